@@ -1,0 +1,118 @@
+# mailtap — plain Makefile, one static library per folder.
+#
+#   make            build ./mailtap
+#   make test       unit tests + golden tests (+ corpus check when ../shared/corpus exists)
+#   make check      `make test`, then the unit and golden tests again under ASan+UBSan
+#   make demo       analyse the bundled captures in tests/pcaps and print the report
+#   make install    PREFIX=/usr/local DESTDIR=
+#   make clean
+#
+# SAN=1 builds everything into build-san/ with -fsanitize=address,undefined.
+# -Werror is on when CI is set in the environment (CI=true in .ci/run).
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+CC      ?= cc
+PKGS     = libpcap libndpi sqlite3 libcrypto
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN    = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+          -Wpointer-arith -Wcast-qual -Wsign-compare -Wformat=2
+ifneq ($(CI),)
+WARN   += -Werror
+endif
+HARDEN  = -fstack-protector-strong -fPIE -D_FORTIFY_SOURCE=2
+OPT    ?= -O2 -g
+
+ifeq ($(SAN),1)
+BUILD   = build-san
+SANFL   = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+HARDEN  = -fPIE
+OPT     = -O1 -g
+MAILTAP_BIN = $(BUILD)/mailtap
+else
+BUILD   = build
+SANFL   =
+MAILTAP_BIN = mailtap
+endif
+
+CPPFLAGS += -I. -D_GNU_SOURCE
+CFLAGS  += -std=c11 $(OPT) $(WARN) $(HARDEN) $(SANFL) $(PKG_CFLAGS) -MMD -MP
+LDFLAGS += -pie -Wl,-z,relro,-z,now $(SANFL)
+LDLIBS  += $(PKG_LIBS) -lm
+
+MODULES = capture dissect store reports
+LIBS    = $(foreach m,$(MODULES),$(BUILD)/lib$(m).a)
+# link order: users before providers
+LINKLIBS = $(BUILD)/libreports.a $(BUILD)/libstore.a $(BUILD)/libcapture.a $(BUILD)/libdissect.a
+
+define module_rules
+$(1)_SRC := $$(wildcard $(1)/*.c)
+$(1)_OBJ := $$(patsubst %.c,$(BUILD)/%.o,$$($(1)_SRC))
+$(BUILD)/lib$(1).a: $$($(1)_OBJ)
+	@mkdir -p $$(@D)
+	$$(AR) rcs $$@ $$^
+endef
+$(foreach m,$(MODULES),$(eval $(call module_rules,$(m))))
+
+MAIN_OBJ = $(BUILD)/main.o
+
+UNIT_SRC  = $(wildcard tests/unit/test_*.c)
+UNIT_BIN  = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+
+.PHONY: all test unit golden corpus check demo install clean bench fuzz
+all: $(MAILTAP_BIN)
+
+$(MAILTAP_BIN): $(MAIN_OBJ) $(LIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(MAIN_OBJ) $(LINKLIBS) $(LDLIBS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+# A unit test links only the library it tests (and what that one needs), so
+# each module's tests build while the others are being worked on.
+TESTLINK = $(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(filter %.a,$^) $(LDLIBS) -lcmocka
+$(BUILD)/tests/test_capture_%: tests/unit/test_capture_%.c $(BUILD)/libcapture.a
+	@mkdir -p $(@D)
+	$(TESTLINK)
+$(BUILD)/tests/test_dissect_%: tests/unit/test_dissect_%.c $(BUILD)/libdissect.a
+	@mkdir -p $(@D)
+	$(TESTLINK)
+$(BUILD)/tests/test_store_%: tests/unit/test_store_%.c $(BUILD)/libstore.a $(BUILD)/libdissect.a
+	@mkdir -p $(@D)
+	$(TESTLINK)
+$(BUILD)/tests/test_reports_%: tests/unit/test_reports_%.c $(BUILD)/libreports.a $(BUILD)/libstore.a $(BUILD)/libdissect.a
+	@mkdir -p $(@D)
+	$(TESTLINK)
+
+unit: $(UNIT_BIN)
+	@sh tests/run_unit.sh $(UNIT_BIN)
+
+golden: $(MAILTAP_BIN)
+	@sh tests/golden/run.sh ./$(MAILTAP_BIN)
+
+corpus: $(MAILTAP_BIN)
+	@sh tests/corpus/check.sh ./$(MAILTAP_BIN)
+
+test: $(MAILTAP_BIN) $(UNIT_BIN)
+	@sh tests/run_all.sh ./$(MAILTAP_BIN) $(UNIT_BIN)
+
+check: test
+	$(MAKE) SAN=1 test
+
+demo: $(MAILTAP_BIN)
+	@rm -f demo.db demo.db-wal demo.db-shm
+	./$(MAILTAP_BIN) analyze -q -d demo.db tests/pcaps/*.pcap tests/pcaps/*.pcapng
+	./$(MAILTAP_BIN) report -d demo.db
+
+install: $(MAILTAP_BIN)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 0755 $(MAILTAP_BIN) $(DESTDIR)$(PREFIX)/bin/mailtap
+	install -m 0644 mailtap.1 $(DESTDIR)$(PREFIX)/share/man/man1/mailtap.1
+
+clean:
+	rm -rf build build-san mailtap demo.db demo.db-wal demo.db-shm
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,118 @@
+/*
+ * capture.h — packets in, ordered bytes and gaps per direction out.
+ *
+ * The only module that sees packets (only capture/ includes <pcap.h>).  It
+ * decodes link layer to TCP, keeps a bounded flow table, reassembles each
+ * direction with 64-bit relative offsets and hands the consumer:
+ *   flow_start -> data / gap / event ... -> flow_end
+ * In-order payload is handed straight from the packet buffer (no copy);
+ * pointers are borrowed for the call only.
+ */
+#ifndef MAILTAP_CAPTURE_H
+#define MAILTAP_CAPTURE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "config.h"
+
+struct cap_endpoint {
+    uint8_t family;             /* 4 or 6                                    */
+    uint8_t addr[16];           /* IPv4 in the first 4 bytes                 */
+    uint16_t port;
+};
+
+struct cap_flow_info {
+    struct cap_endpoint side[2]; /* side 0 = SYN sender if seen, else guess  */
+    uint16_t vlan;              /* innermost VLAN id, 0 if untagged          */
+    int client_side;            /* 0/1 when known from SYN or SYN/ACK, -1    */
+    int syn_seen;               /* the connection's start was captured       */
+    double ts;                  /* time of the first packet                  */
+};
+
+enum cap_end_reason { CAP_END_FIN, CAP_END_RST, CAP_END_TIMEOUT, CAP_END_EOF };
+
+enum cap_event {
+    CAP_EV_OVERLAP_CONFLICT,    /* a retransmission carried different bytes  */
+    CAP_EV_TRUNCATED,           /* snaplen cut this direction's payload      */
+    CAP_EV_MIDSTREAM            /* first packet of the flow was not a SYN    */
+};
+
+/* Which flows are wanted.  A flow is tracked when either port is in ports[]
+ * or all_ports is set; the consumer may still refuse it in flow_start. */
+struct cap_config {
+    const uint16_t *ports;
+    size_t nports;
+    int all_ports;
+    size_t max_flows;           /* 0 = CAP_MAX_FLOWS_DEFAULT                 */
+    double idle_timeout;        /* 0 = CAP_IDLE_TIMEOUT_DEFAULT              */
+};
+
+struct cap_callbacks {
+    /* Returns the consumer's handle for the flow, or NULL to ignore it (its
+     * packets are then skipped cheaply until the flow ends). */
+    void *(*flow_start)(void *arg, const struct cap_flow_info *fi);
+    void (*data)(void *arg, void *flow, int side, const uint8_t *p, size_t len, double ts);
+    void (*gap)(void *arg, void *flow, int side, uint64_t len, double ts);
+    /* detail: short NUL-terminated text made by capture/ (may be NULL). */
+    void (*event)(void *arg, void *flow, int side, enum cap_event ev, double ts,
+                  const char *detail);
+    /* Last call for the flow; the handle is not used afterwards. */
+    void (*flow_end)(void *arg, void *flow, enum cap_end_reason r, double ts);
+};
+
+struct cap_stats {
+    uint64_t packets;           /* records read                               */
+    uint64_t bytes;             /* sum of original packet lengths             */
+    double first_ts, last_ts;   /* packet time (0 if no packet)               */
+    uint64_t truncated;         /* records with caplen < len                  */
+    uint64_t undecodable;       /* records not decodable to IP/TCP            */
+    uint64_t non_tcp;           /* IP but not TCP                             */
+    uint64_t flows;             /* flows handed to flow_start                 */
+    uint64_t evicted;           /* flows ended early because the table was full */
+    uint64_t frag_dropped;      /* IPv4 fragments that could not be reassembled */
+    uint64_t dropped;           /* live: dropped by the kernel (pcap_stats)   */
+    uint64_t ifdropped;         /* live: dropped by the interface             */
+    uint64_t file_bytes;        /* bytes of the file read so far              */
+};
+
+typedef struct capture capture_t;
+
+/*
+ * Opens a pcap or pcapng file ("-" = stdin) for reading.  The file's bytes
+ * are SHA-256-hashed as libpcap reads them (see capture_sha256).  Returns
+ * NULL and fills errbuf (CAP_ERRBUF_SIZE) on failure.
+ */
+capture_t *capture_open_file(const char *path, const struct cap_config *cfg,
+                             char *errbuf);
+/* Live capture (issue: live capture).  bpf may be NULL for the default. */
+capture_t *capture_open_live(const char *ifname, const char *bpf,
+                             const struct cap_config *cfg, char *errbuf);
+
+/*
+ * Reads packets until the end of the file (or capture_break), calling cb.
+ * At the end of a file every open flow is ended with CAP_END_EOF.  Returns
+ * 0 at the end of input, 1 when interrupted by capture_break (open flows
+ * are ended with CAP_END_EOF too), -1 on a read error (errbuf says why;
+ * open flows are ended too, so nothing is lost).
+ */
+int capture_run(capture_t *c, const struct cap_callbacks *cb, void *arg,
+                char *errbuf);
+/* Safe to call from a signal handler. */
+void capture_break(capture_t *c);
+void capture_stats(const capture_t *c, struct cap_stats *out);
+/* Lower-case hex SHA-256 of every byte read from the file, valid after
+ * capture_run returned 0 (the whole file was read); "" otherwise. */
+const char *capture_sha256(const capture_t *c);
+/* Size of the file if known (regular file), else 0. */
+uint64_t capture_file_size(const capture_t *c);
+/* NULL-safe. */
+void capture_close(capture_t *c);
+
+/* Formats an endpoint address canonically (IPv4 dotted, IPv6 RFC 5952).
+ * buf must hold 46 bytes. */
+void cap_addr_str(const struct cap_endpoint *e, char *buf, size_t bufsz);
+
+/* Versions of the libraries capture/ runs with (for --version). */
+const char *capture_lib_version(void);
+
+#endif

@@ -1,0 +1,72 @@
+/*
+ * config.h — every limit that bounds what a capture can make mailtap do.
+ *
+ * Each attacker-controlled quantity has a name here and a defined overflow
+ * behaviour (documented beside it).  Modules include this file; nothing else
+ * defines a limit.
+ */
+#ifndef MAILTAP_CONFIG_H
+#define MAILTAP_CONFIG_H
+
+#define MAILTAP_VERSION "0.1.0"
+
+/* ---- capture/ --------------------------------------------------------- */
+/* Flows tracked at once.  Past it the least recently active flow is ended
+ * (reason timeout) and stored, never dropped silently. */
+#define CAP_MAX_FLOWS_DEFAULT      262144u
+/* Idle timeout by packet time, seconds.  Overridable at run time. */
+#define CAP_IDLE_TIMEOUT_DEFAULT   600.0
+/* Out-of-order bytes held per direction; past it the hole before the first
+ * held segment is declared a gap and delivery goes on. */
+#define CAP_REASM_MAX_BYTES        (256u * 1024u)
+/* Out-of-order segments held per direction (same overflow behaviour). */
+#define CAP_REASM_MAX_SEGS         512u
+/* Bytes already delivered kept per direction to compare retransmissions
+ * against (tcp_overlap_conflict).  Older bytes are not compared. */
+#define CAP_REASM_HISTORY          2048u
+/* IPv4 fragments: datagrams under reassembly at once, and max datagram. */
+#define CAP_FRAG_MAX_DATAGRAMS     1024u
+#define CAP_FRAG_MAX_BYTES         65535u
+#define CAP_FRAG_TIMEOUT           30.0
+/* Maximum VLAN tags / IPv6 extension headers walked before giving up. */
+#define CAP_MAX_VLAN_TAGS          4
+#define CAP_MAX_IPV6_EXT           8
+/* Size of the error buffer handed to capture_*(). */
+#define CAP_ERRBUF_SIZE            512
+
+/* ---- dissect/ --------------------------------------------------------- */
+/* SMTP command / reply line kept for parsing (longer lines are cut: the
+ * rest up to LF is skipped and a finding is raised).  SASL lines can be
+ * long (RFC 4954 cites 12288), so the limit is above that. */
+#define DIS_LINE_MAX               16384u
+/* Commands sent but not yet answered (pipelining FIFO).  Past it the oldest
+ * are dropped and replies are matched again after the next resync. */
+#define DIS_PENDING_MAX            128u
+/* Client bytes held while a command that changes the mode of the client
+ * stream (DATA, STARTTLS, AUTH step) waits for its reply.  Past it the held
+ * bytes are taken as what the client committed to (body / TLS). */
+#define DIS_HOLD_MAX               (64u * 1024u)
+/* Lines of one multi-line reply kept (EHLO keywords).  More are counted. */
+#define DIS_REPLY_LINES_MAX        64u
+/* Recipients kept per message (all are counted in rcpt_count). */
+#define DIS_RCPT_KEEP_MAX          100u
+/* Header bytes of a message examined for Subject/Message-ID/From/Date. */
+#define DIS_HEADER_SCAN_MAX        (64u * 1024u)
+/* Bytes sniffed to decide direction when no SYN was seen. */
+#define DIS_SNIFF_MAX              1024u
+/* Findings raised per session (further ones are counted, not stored). */
+#define DIS_FINDINGS_MAX           64u
+/* Messages per session whose plaintext_message_body finding is stored. */
+#define DIS_BODY_FINDINGS_MAX      64u
+
+/* Stored text fields (bytes including NUL, after escaping). */
+#define MT_STR_SHORT               64
+#define MT_STR                     256
+#define MT_STR_LONG                1024
+#define MT_EVIDENCE_MAX            256
+
+/* ---- store/ ----------------------------------------------------------- */
+/* Rows written per transaction before a commit. */
+#define STORE_BATCH_ROWS           2000u
+
+#endif

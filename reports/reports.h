@@ -1,0 +1,35 @@
+/*
+ * reports.h — everything mailtap prints from the database alone.
+ * Every captured string printed goes through the escaping of its format
+ * (text: control characters escaped; json: JSON string escaping; csv:
+ * quoting plus formula neutralisation; html: HTML escaping).
+ */
+#ifndef MAILTAP_REPORTS_H
+#define MAILTAP_REPORTS_H
+
+#include <stdio.h>
+#include "store/store.h"
+
+enum rep_format { REP_TEXT = 0, REP_JSON, REP_CSV, REP_HTML };
+
+/* Filters shared by the listing commands and the report. */
+struct rep_filter {
+    const char *kind;           /* findings --kind, NULL = all               */
+    int min_severity;           /* -1 = all, else enum mt_severity           */
+    const char *protection;     /* sessions --protection, NULL = all         */
+    double since, until;        /* packet time, 0 = unbounded                */
+    const char *const *org_nets;/* CIDR strings, may be NULL                 */
+    size_t n_org_nets;
+};
+
+/* `mailtap sessions`: one line (text) or one JSON object per line. */
+int rep_sessions(store_t *st, enum rep_format fmt, const struct rep_filter *f, FILE *out,
+                 char *errbuf, size_t errsz);
+/* `mailtap findings`: one line or one JSON object per finding. */
+int rep_findings(store_t *st, enum rep_format fmt, const struct rep_filter *f, FILE *out,
+                 char *errbuf, size_t errsz);
+/* `mailtap report`: the audit.  Returns 0, or -1 with errbuf. */
+int rep_report(store_t *st, enum rep_format fmt, const struct rep_filter *f, FILE *out,
+               char *errbuf, size_t errsz);
+
+#endif
