@@ -1,0 +1,1054 @@
+/*
+ * main.c — the mailtap command line (SPEC §2).  The only file that knows all
+ * four layers: it parses options, wires capture/ → dissect/ → store/ with
+ * callbacks, and hands the database to reports/.
+ *
+ * Exit status: 0 success, 1 runtime failure, 2 usage error.  Errors are one
+ * line on stderr: "mailtap: <what>: <why>".
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+
+#include <ndpi_api.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "config.h"
+#include "capture/capture.h"
+#include "dissect/dissect.h"
+#include "store/store.h"
+#include "reports/reports.h"
+
+#define EXIT_USAGE 2
+#define REDACT_KEY_MAX 4096
+
+static const uint16_t default_ports[] = { 25, 465, 587 };
+
+/* ------------------------------------------------------------------ */
+/* errors                                                              */
+
+static void err_line(const char *what, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Prints "mailtap: WHAT: WHY" on stderr. */
+static void err_line(const char *what, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "mailtap: %s: ", what);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+static int usage_error(const char *cmd, const char *msg)
+{
+    err_line(cmd, "%s (see 'mailtap %s --help')", msg, cmd);
+    return EXIT_USAGE;
+}
+
+/* ------------------------------------------------------------------ */
+/* signals                                                             */
+
+static volatile sig_atomic_t g_stop;
+static capture_t *volatile g_capture;
+
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+    if (g_capture)
+        capture_break(g_capture);
+}
+
+static void install_stop_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+/* ------------------------------------------------------------------ */
+/* the pipeline: capture → dissect → store                             */
+
+struct run_totals {
+    uint64_t sessions, by_prot[5], messages, cleartext_messages, findings;
+    uint64_t by_sev[5], cred_sessions, skipped_empty, store_errors;
+};
+
+struct pipeline {
+    store_t *st;
+    int64_t capture_id;
+    struct run_totals tot;
+    int progress;               /* show a progress line on stderr */
+    int all_ports;              /* --all-ports: keep only flows found to be SMTP */
+    capture_t *cap;
+    uint64_t file_size;
+    struct timespec t0, last_progress;
+    const char *source;
+};
+
+struct flow_glue {
+    struct pipeline *pl;
+    dis_session_t *dis;
+    struct cap_flow_info fi;
+    int64_t sid;                /* 0 until the session row exists */
+    int client_side;            /* as the dissector last told us */
+};
+
+static void fill_endpoints(const struct flow_glue *g, int client_side,
+                           struct store_endpoints *ep)
+{
+    int c = client_side == 1 ? 1 : 0;
+    memset(ep, 0, sizeof *ep);
+    cap_addr_str(&g->fi.side[c], ep->client_ip, sizeof ep->client_ip);
+    cap_addr_str(&g->fi.side[!c], ep->server_ip, sizeof ep->server_ip);
+    ep->client_port = g->fi.side[c].port;
+    ep->server_port = g->fi.side[!c].port;
+    ep->vlan = g->fi.vlan;
+}
+
+static void store_failed(struct pipeline *pl)
+{
+    if (pl->tot.store_errors++ == 0)
+        err_line("database", "%s", store_errmsg(pl->st));
+}
+
+/* Creates the session row on first need (lazily, so connections that never
+ * carried a byte leave no row). */
+static int ensure_session_row(struct flow_glue *g)
+{
+    if (g->sid > 0)
+        return 0;
+    struct store_endpoints ep;
+    fill_endpoints(g, g->client_side, &ep);
+    g->sid = store_session_begin(g->pl->st, g->pl->capture_id, &ep, g->fi.ts);
+    if (g->sid <= 0) {
+        g->sid = 0;
+        store_failed(g->pl);
+        return -1;
+    }
+    return 0;
+}
+
+/* With --all-ports every TCP flow is followed; only those the dissector
+ * recognised as SMTP (or TLS where SMTP was expected) are stored. */
+static int flow_unwanted(const struct flow_glue *g)
+{
+    return g->pl->all_ports && !dis_is_smtp(g->dis);
+}
+
+static void sink_message(void *arg, const struct mt_message *m)
+{
+    struct flow_glue *g = arg;
+    if (flow_unwanted(g) || ensure_session_row(g) < 0)
+        return;
+    if (store_message(g->pl->st, g->sid, m) < 0)
+        store_failed(g->pl);
+    g->pl->tot.messages++;
+    if (m->content_exposed)
+        g->pl->tot.cleartext_messages++;
+}
+
+static void sink_finding(void *arg, const struct mt_finding *f)
+{
+    struct flow_glue *g = arg;
+    if (flow_unwanted(g) || ensure_session_row(g) < 0)
+        return;
+    if (store_finding(g->pl->st, g->sid, f) < 0)
+        store_failed(g->pl);
+    g->pl->tot.findings++;
+    if ((unsigned)f->severity <= MT_SEV_CRITICAL)
+        g->pl->tot.by_sev[f->severity]++;
+}
+
+static void sink_session(void *arg, const struct mt_session *s)
+{
+    struct flow_glue *g = arg;
+    if (g->sid == 0 && (flow_unwanted(g) ||
+                        (s->client_bytes == 0 && s->server_bytes == 0 && s->gap_bytes == 0))) {
+        g->pl->tot.skipped_empty++;     /* SYN scan, no payload: not SMTP */
+        return;
+    }
+    g->client_side = s->client_side;
+    if (ensure_session_row(g) < 0)
+        return;
+    struct store_endpoints ep;
+    fill_endpoints(g, s->client_side, &ep);
+    if (store_session_end(g->pl->st, g->sid, &ep, s) < 0)
+        store_failed(g->pl);
+    g->pl->tot.sessions++;
+    if ((unsigned)s->protection <= MT_PROT_IMPLICIT_TLS)
+        g->pl->tot.by_prot[s->protection]++;
+    if (s->exposed_credentials)
+        g->pl->tot.cred_sessions++;
+}
+
+static const struct dis_sink glue_sink = { sink_message, sink_finding, sink_session };
+
+static void progress(struct pipeline *pl, int final);
+
+static void *cb_flow_start(void *arg, const struct cap_flow_info *fi)
+{
+    struct pipeline *pl = arg;
+    struct flow_glue *g = calloc(1, sizeof *g);
+    if (!g)
+        return NULL;
+    g->pl = pl;
+    g->fi = *fi;
+    g->client_side = fi->client_side >= 0 ? fi->client_side : 0;
+    struct dis_params p;
+    memset(&p, 0, sizeof p);
+    p.port[0] = fi->side[0].port;
+    p.port[1] = fi->side[1].port;
+    p.client_side = fi->client_side;
+    p.syn_seen = fi->syn_seen;
+    p.ts = fi->ts;
+    g->dis = dis_session_new(&p, &glue_sink, g);
+    if (!g->dis) {
+        free(g);
+        return NULL;
+    }
+    return g;
+}
+
+static void cb_data(void *arg, void *flow, int side, const uint8_t *p, size_t len, double ts)
+{
+    struct flow_glue *g = flow;
+    dis_data(g->dis, side, p, len, ts);
+    progress(arg, 0);
+}
+
+static void cb_gap(void *arg, void *flow, int side, uint64_t len, double ts)
+{
+    (void)arg;
+    struct flow_glue *g = flow;
+    dis_gap(g->dis, side, len, ts);
+}
+
+static void cb_event(void *arg, void *flow, int side, enum cap_event ev, double ts,
+                     const char *detail)
+{
+    (void)arg;
+    struct flow_glue *g = flow;
+    enum dis_cap_event de = DIS_EV_MIDSTREAM;
+    switch (ev) {
+    case CAP_EV_OVERLAP_CONFLICT: de = DIS_EV_OVERLAP_CONFLICT; break;
+    case CAP_EV_TRUNCATED:        de = DIS_EV_TRUNCATED; break;
+    case CAP_EV_MIDSTREAM:        de = DIS_EV_MIDSTREAM; break;
+    }
+    dis_capture_event(g->dis, side, de, ts, detail);
+}
+
+static void cb_flow_end(void *arg, void *flow, enum cap_end_reason r, double ts)
+{
+    (void)arg;
+    struct flow_glue *g = flow;
+    enum mt_end_reason mr = MT_END_EOF;
+    switch (r) {
+    case CAP_END_FIN:     mr = MT_END_FIN; break;
+    case CAP_END_RST:     mr = MT_END_RST; break;
+    case CAP_END_TIMEOUT: mr = MT_END_TIMEOUT; break;
+    case CAP_END_EOF:     mr = MT_END_EOF; break;
+    }
+    dis_end(g->dis, mr, ts);
+    dis_session_free(g->dis);
+    free(g);
+}
+
+static const struct cap_callbacks glue_callbacks = {
+    cb_flow_start, cb_data, cb_gap, cb_event, cb_flow_end
+};
+
+static double ts_diff(const struct timespec *a, const struct timespec *b)
+{
+    return (double)(a->tv_sec - b->tv_sec) + (double)(a->tv_nsec - b->tv_nsec) / 1e9;
+}
+
+/* Progress line on stderr (only when it is a terminal and not -q), at most
+ * a few times a second. */
+static void progress(struct pipeline *pl, int final)
+{
+    if (!pl->progress || !pl->cap)
+        return;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (!final && ts_diff(&now, &pl->last_progress) < 0.25)
+        return;
+    pl->last_progress = now;
+    struct cap_stats cs;
+    capture_stats(pl->cap, &cs);
+    double el = ts_diff(&now, &pl->t0);
+    double rate = el > 0 ? (double)cs.file_bytes / el / 1e6 : 0;
+    if (pl->file_size)
+        fprintf(stderr, "\r%s: %.1f of %.1f MB (%.0f%%), %.1f MB/s, %llu sessions   ",
+                pl->source, (double)cs.file_bytes / 1e6, (double)pl->file_size / 1e6,
+                100.0 * (double)cs.file_bytes / (double)pl->file_size, rate,
+                (unsigned long long)pl->tot.sessions);
+    else
+        fprintf(stderr, "\r%s: %.1f MB, %.1f MB/s, %llu sessions   ", pl->source,
+                (double)cs.file_bytes / 1e6, rate, (unsigned long long)pl->tot.sessions);
+    if (final)
+        fputc('\n', stderr);
+}
+
+static void stats_to_store(const struct cap_stats *cs, struct store_capture_stats *ss)
+{
+    memset(ss, 0, sizeof *ss);
+    ss->packets = cs->packets;
+    ss->bytes = cs->bytes;
+    ss->dropped = cs->dropped;
+    ss->ifdropped = cs->ifdropped;
+    ss->truncated = cs->truncated;
+    ss->undecodable = cs->undecodable;
+    ss->first_ts = cs->first_ts;
+    ss->last_ts = cs->last_ts;
+}
+
+static void print_summary(FILE *out, const char *source, const struct cap_stats *cs,
+                          const struct run_totals *t)
+{
+    fprintf(out, "%s: %llu packets, %llu SMTP sessions", source,
+            (unsigned long long)cs->packets, (unsigned long long)t->sessions);
+    if (t->sessions) {
+        static const enum mt_protection order[] = {
+            MT_PROT_CLEARTEXT, MT_PROT_PARTIAL, MT_PROT_STARTTLS,
+            MT_PROT_IMPLICIT_TLS, MT_PROT_INDETERMINATE };
+        const char *sep = " (";
+        for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
+            if (!t->by_prot[order[i]])
+                continue;
+            fprintf(out, "%s%llu %s", sep, (unsigned long long)t->by_prot[order[i]],
+                    mt_protection_name(order[i]));
+            sep = ", ";
+        }
+        fputc(')', out);
+    }
+    fprintf(out, "; %llu messages in cleartext; %llu with credentials exposed; %llu findings",
+            (unsigned long long)t->cleartext_messages, (unsigned long long)t->cred_sessions,
+            (unsigned long long)t->findings);
+    if (t->findings) {
+        const char *sep = " (";
+        for (int s = MT_SEV_CRITICAL; s >= MT_SEV_INFO; s--) {
+            if (!t->by_sev[s])
+                continue;
+            fprintf(out, "%s%llu %s", sep, (unsigned long long)t->by_sev[s],
+                    mt_severity_name((enum mt_severity)s));
+            sep = ", ";
+        }
+        fputc(')', out);
+    }
+    fputc('\n', out);
+}
+
+/* Hashes a regular file with SHA-256 (hex into out[65]).  Returns 0 or -1. */
+static int sha256_file(const char *path, char out[65], char *why, size_t whysz)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(why, whysz, "%s", strerror(errno));
+        return -1;
+    }
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    if (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+        snprintf(why, whysz, "cannot initialise SHA-256");
+        EVP_MD_CTX_free(md);
+        fclose(f);
+        return -1;
+    }
+    static unsigned char buf[1 << 16];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        EVP_DigestUpdate(md, buf, n);
+    int bad = ferror(f);
+    fclose(f);
+    unsigned char dg[32];
+    unsigned int dl = 0;
+    EVP_DigestFinal_ex(md, dg, &dl);
+    EVP_MD_CTX_free(md);
+    if (bad) {
+        snprintf(why, whysz, "read error");
+        return -1;
+    }
+    for (unsigned i = 0; i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", dg[i]);
+    return 0;
+}
+
+/* Reads the redaction key (whole file, at most REDACT_KEY_MAX bytes). */
+static int load_key(const char *path, uint8_t *key, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        err_line(path, "cannot read redaction key: %s", strerror(errno));
+        return -1;
+    }
+    *len = fread(key, 1, REDACT_KEY_MAX, f);
+    fclose(f);
+    if (*len < 16) {
+        err_line(path, "redaction key too short (need at least 16 bytes)");
+        return -1;
+    }
+    return 0;
+}
+
+struct analyze_opts {
+    const char *db;
+    int all_ports, quiet, force;
+    const char *redact;
+};
+
+/* Analyses one input.  Returns 0, 1 on failure, 3 when interrupted. */
+static int analyze_one(store_t *st, const char *path, const struct analyze_opts *o)
+{
+    char sha[65] = "";
+    char why[256];
+    int is_stdin = strcmp(path, "-") == 0;
+    const char *source = is_stdin ? "(stdin)" : path;
+
+    if (!is_stdin) {
+        if (sha256_file(path, sha, why, sizeof why) < 0) {
+            err_line(path, "%s", why);
+            return 1;
+        }
+        int64_t old = 0;
+        int complete = 0;
+        int r = store_capture_find(st, sha, &old, &complete);
+        if (r < 0) {
+            err_line("database", "%s", store_errmsg(st));
+            return 1;
+        }
+        if (r == 1) {
+            if (complete && !o->force) {
+                fprintf(stderr, "mailtap: %s: already analysed (capture %lld), skipped; "
+                        "--force replaces it\n", path, (long long)old);
+                return 0;
+            }
+            if (store_capture_delete(st, old) < 0) {
+                err_line("database", "%s", store_errmsg(st));
+                return 1;
+            }
+        }
+    }
+
+    struct cap_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.ports = default_ports;
+    cfg.nports = sizeof default_ports / sizeof default_ports[0];
+    cfg.all_ports = o->all_ports;
+    char errbuf[CAP_ERRBUF_SIZE] = "";
+    capture_t *cap = capture_open_file(path, &cfg, errbuf);
+    if (!cap) {
+        err_line(source, "%s", errbuf);
+        return 1;
+    }
+
+    struct pipeline pl;
+    memset(&pl, 0, sizeof pl);
+    pl.st = st;
+    pl.cap = cap;
+    pl.source = source;
+    pl.file_size = capture_file_size(cap);
+    pl.progress = !o->quiet && isatty(2);
+    pl.all_ports = o->all_ports;
+    clock_gettime(CLOCK_MONOTONIC, &pl.t0);
+    if (store_capture_begin(st, is_stdin ? "-" : path, "file", sha, &pl.capture_id) < 0) {
+        err_line("database", "%s", store_errmsg(st));
+        capture_close(cap);
+        return 1;
+    }
+
+    g_capture = cap;
+    int rc = capture_run(cap, &glue_callbacks, &pl, errbuf);
+    g_capture = NULL;
+    progress(&pl, 1);
+
+    struct cap_stats cs;
+    capture_stats(cap, &cs);
+    struct store_capture_stats ss;
+    stats_to_store(&cs, &ss);
+    int ret = 0;
+    const char *status = "complete";
+    if (rc < 0) {
+        err_line(source, "%s (results up to this point are stored)", errbuf);
+        status = "interrupted";
+        ret = 1;
+    } else if (rc == 1 || g_stop) {
+        status = "interrupted";
+        ret = 3;
+    }
+    if (is_stdin && rc == 0) {
+        const char *h = capture_sha256(cap);
+        int64_t old = 0;
+        int complete = 0;
+        if (h[0] && store_capture_find(st, h, &old, &complete) == 1 && old != pl.capture_id) {
+            if (complete && !o->force) {
+                fprintf(stderr, "mailtap: (stdin): already analysed (capture %lld), "
+                        "results discarded; --force replaces it\n", (long long)old);
+                store_capture_delete(st, pl.capture_id);
+                capture_close(cap);
+                return 0;
+            }
+            store_capture_delete(st, old);
+        }
+        if (h[0])
+            store_capture_set_sha256(st, pl.capture_id, h);
+    }
+    if (store_capture_finish(st, pl.capture_id, &ss, status) < 0) {
+        err_line("database", "%s", store_errmsg(st));
+        ret = 1;
+    }
+    if (pl.tot.store_errors)
+        ret = 1;
+    if (!o->quiet)
+        print_summary(stdout, source, &cs, &pl.tot);
+    capture_close(cap);
+    return ret;
+}
+
+static void help_analyze(FILE *out)
+{
+    fputs("usage: mailtap analyze [-d DB] [--all-ports] [--redact KEYFILE] [--force] [-q] FILE...\n"
+          "\n"
+          "Reads pcap and pcapng files ('-' = standard input), follows every SMTP\n"
+          "connection on ports 25, 465 and 587 in both directions, and appends sessions,\n"
+          "messages and findings to DB (default ./mailtap.db).  A file already analysed\n"
+          "(same SHA-256) is skipped unless --force, which replaces its earlier results.\n"
+          "\n"
+          "  -d, --db DB           database file (created when missing)\n"
+          "      --all-ports       follow TCP on every port and find SMTP by content\n"
+          "      --redact KEYFILE  store keyed HMAC tags instead of local parts,\n"
+          "                        usernames and subjects (domains kept)\n"
+          "      --force           re-analyse files already in the database\n"
+          "  -q, --quiet           no summary, no progress line\n"
+          "  -h, --help            this text\n", out);
+}
+
+static int cmd_analyze(int argc, char **argv)
+{
+    static const struct option lo[] = {
+        { "db", required_argument, NULL, 'd' },
+        { "all-ports", no_argument, NULL, 'A' },
+        { "redact", required_argument, NULL, 'R' },
+        { "force", no_argument, NULL, 'F' },
+        { "quiet", no_argument, NULL, 'q' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    struct analyze_opts o = { "mailtap.db", 0, 0, 0, NULL };
+    int c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+d:qh", lo, NULL)) != -1) {
+        switch (c) {
+        case 'd': o.db = optarg; break;
+        case 'A': o.all_ports = 1; break;
+        case 'R': o.redact = optarg; break;
+        case 'F': o.force = 1; break;
+        case 'q': o.quiet = 1; break;
+        case 'h': help_analyze(stdout); return 0;
+        default:  return usage_error("analyze", "unknown option or missing argument");
+        }
+    }
+    if (optind >= argc)
+        return usage_error("analyze", "no input file");
+
+    uint8_t key[REDACT_KEY_MAX];
+    size_t keylen = 0;
+    if (o.redact && load_key(o.redact, key, &keylen) < 0)
+        return 1;
+
+    char errbuf[STORE_ERRBUF_SIZE] = "";
+    store_t *st = store_open(o.db, STORE_RW, errbuf);
+    if (!st) {
+        err_line(o.db, "%s", errbuf);
+        return 1;
+    }
+    if (o.redact && store_set_redact_key(st, key, keylen) < 0) {
+        err_line(o.redact, "cannot use redaction key");
+        store_close(st, errbuf);
+        return 1;
+    }
+    OPENSSL_cleanse(key, sizeof key);
+
+    install_stop_signals();
+    int ret = 0;
+    for (int i = optind; i < argc && !g_stop; i++) {
+        int r = analyze_one(st, argv[i], &o);
+        if (r == 3) {
+            err_line(argv[i], "interrupted; the capture is marked interrupted and a re-run completes it");
+            ret = 1;
+            break;
+        }
+        if (r)
+            ret = 1;
+    }
+    if (store_close(st, errbuf) < 0) {
+        err_line(o.db, "%s", errbuf);
+        ret = 1;
+    }
+    return ret;
+}
+
+/* ------------------------------------------------------------------ */
+/* live capture                                                        */
+
+/* Drops root to USER: initgroups, setgid, setuid, then verifies. */
+static int drop_privileges(const char *user)
+{
+    struct passwd *pw = getpwnam(user);
+    if (!pw) {
+        err_line("capture", "no such user: %s", user);
+        return -1;
+    }
+    if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 ||
+        setuid(pw->pw_uid) < 0) {
+        err_line("capture", "cannot drop privileges to %s: %s", user, strerror(errno));
+        return -1;
+    }
+    if (pw->pw_uid != 0 && (geteuid() == 0 || getuid() == 0 || setuid(0) == 0)) {
+        err_line("capture", "privileges were not dropped");
+        return -1;
+    }
+    return 0;
+}
+
+static void help_capture(FILE *out)
+{
+    fputs("usage: mailtap capture -i IFACE [-d DB] [-f BPF] [--all-ports] [-Z USER]\n"
+          "                       [--duration SECONDS] [--allow-root] [-q]\n"
+          "\n"
+          "Live capture on a span/mirror port.  Opens the interface and the database,\n"
+          "drops privileges to USER, then follows SMTP connections until SIGINT/SIGTERM\n"
+          "or --duration, storing every session (open ones are finished at the end).\n"
+          "\n"
+          "  -i, --interface IFACE   interface to capture on\n"
+          "  -d, --db DB             database file (default ./mailtap.db)\n"
+          "  -f, --filter BPF        capture filter (default: tcp port 25 or tcp port 465\n"
+          "                          or tcp port 587)\n"
+          "      --all-ports         capture all TCP and find SMTP by content\n"
+          "  -Z, --user USER         drop privileges to USER after opening\n"
+          "      --duration SECONDS  stop after this many seconds\n"
+          "      --allow-root        parse packets as root when started as root without -Z\n"
+          "  -q, --quiet             no status line\n"
+          "  -h, --help              this text\n", out);
+}
+
+static int cmd_capture(int argc, char **argv)
+{
+    static const struct option lo[] = {
+        { "interface", required_argument, NULL, 'i' },
+        { "db", required_argument, NULL, 'd' },
+        { "filter", required_argument, NULL, 'f' },
+        { "all-ports", no_argument, NULL, 'A' },
+        { "user", required_argument, NULL, 'Z' },
+        { "duration", required_argument, NULL, 'D' },
+        { "allow-root", no_argument, NULL, 'R' },
+        { "quiet", no_argument, NULL, 'q' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    const char *iface = NULL, *db = "mailtap.db", *bpf = NULL, *user = NULL;
+    int all_ports = 0, quiet = 0, allow_root = 0;
+    double duration = 0;
+    int c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+i:d:f:Z:qh", lo, NULL)) != -1) {
+        switch (c) {
+        case 'i': iface = optarg; break;
+        case 'd': db = optarg; break;
+        case 'f': bpf = optarg; break;
+        case 'A': all_ports = 1; break;
+        case 'Z': user = optarg; break;
+        case 'D': {
+            char *end;
+            errno = 0;
+            duration = strtod(optarg, &end);
+            if (errno || *end || duration <= 0)
+                return usage_error("capture", "--duration needs a positive number of seconds");
+            break;
+        }
+        case 'R': allow_root = 1; break;
+        case 'q': quiet = 1; break;
+        case 'h': help_capture(stdout); return 0;
+        default:  return usage_error("capture", "unknown option or missing argument");
+        }
+    }
+    if (!iface)
+        return usage_error("capture", "-i IFACE is required");
+    if (optind < argc)
+        return usage_error("capture", "unexpected argument");
+    if (geteuid() == 0 && !user && !allow_root) {
+        err_line("capture", "refusing to parse packets as root: give -Z USER "
+                 "(or --allow-root)");
+        return EXIT_USAGE;
+    }
+
+    struct cap_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.ports = default_ports;
+    cfg.nports = sizeof default_ports / sizeof default_ports[0];
+    cfg.all_ports = all_ports;
+    char errbuf[CAP_ERRBUF_SIZE] = "";
+    capture_t *cap = capture_open_live(iface, bpf, &cfg, errbuf);
+    if (!cap) {
+        err_line(iface, "%s", errbuf);
+        return 1;
+    }
+    char serr[STORE_ERRBUF_SIZE] = "";
+    store_t *st = store_open(db, STORE_RW, serr);
+    if (!st) {
+        err_line(db, "%s", serr);
+        capture_close(cap);
+        return 1;
+    }
+    if (user && drop_privileges(user) < 0) {
+        store_close(st, serr);
+        capture_close(cap);
+        return 1;
+    }
+
+    struct pipeline pl;
+    memset(&pl, 0, sizeof pl);
+    pl.st = st;
+    pl.cap = cap;
+    pl.source = iface;
+    pl.all_ports = all_ports;
+    (void)quiet;
+    char source[300];
+    snprintf(source, sizeof source, "live:%s", iface);
+    if (store_capture_begin(st, source, "live", "", &pl.capture_id) < 0) {
+        err_line("database", "%s", store_errmsg(st));
+        store_close(st, serr);
+        capture_close(cap);
+        return 1;
+    }
+    install_stop_signals();
+    if (duration > 0) {
+        signal(SIGALRM, on_stop_signal);
+        alarm((unsigned)(duration + 0.999));
+    }
+    g_capture = cap;
+    int rc = capture_run(cap, &glue_callbacks, &pl, errbuf);
+    g_capture = NULL;
+    struct cap_stats cs;
+    capture_stats(cap, &cs);
+    struct store_capture_stats ss;
+    stats_to_store(&cs, &ss);
+    int ret = 0;
+    if (rc < 0) {
+        err_line(iface, "%s", errbuf);
+        ret = 1;
+    }
+    if (store_capture_finish(st, pl.capture_id, &ss, "complete") < 0) {
+        err_line("database", "%s", store_errmsg(st));
+        ret = 1;
+    }
+    if (!quiet)
+        print_summary(stdout, source, &cs, &pl.tot);
+    if (store_close(st, serr) < 0) {
+        err_line(db, "%s", serr);
+        ret = 1;
+    }
+    capture_close(cap);
+    return ret;
+}
+
+/* ------------------------------------------------------------------ */
+/* report, findings, sessions                                          */
+
+static int parse_format(const char *s, enum rep_format *f, int allow_all)
+{
+    if (strcmp(s, "text") == 0) *f = REP_TEXT;
+    else if (strcmp(s, "json") == 0) *f = REP_JSON;
+    else if (allow_all && strcmp(s, "csv") == 0) *f = REP_CSV;
+    else if (allow_all && strcmp(s, "html") == 0) *f = REP_HTML;
+    else return -1;
+    return 0;
+}
+
+/* TIME: seconds since the epoch, or YYYY-MM-DD[THH:MM[:SS]] (UTC). */
+static int parse_time(const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (!errno && *end == '\0' && end != s) {
+        *out = v;
+        return 0;
+    }
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    const char *fmts[] = { "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M",
+                           "%Y-%m-%d %H:%M", "%Y-%m-%d" };
+    for (size_t i = 0; i < sizeof fmts / sizeof fmts[0]; i++) {
+        memset(&tm, 0, sizeof tm);
+        const char *e = strptime(s, fmts[i], &tm);
+        if (e && (*e == '\0' || ((*e == 'Z' || *e == 'z') && e[1] == '\0'))) {
+            *out = (double)timegm(&tm);
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static int valid_cidr(const char *s)
+{
+    char buf[64];
+    const char *slash = strchr(s, '/');
+    size_t n = slash ? (size_t)(slash - s) : strlen(s);
+    if (n == 0 || n >= sizeof buf)
+        return 0;
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    unsigned char a[16];
+    int fam = strchr(buf, ':') ? AF_INET6 : AF_INET;
+    if (inet_pton(fam, buf, a) != 1)
+        return 0;
+    if (slash) {
+        char *end;
+        long bits = strtol(slash + 1, &end, 10);
+        if (*end || end == slash + 1 || bits < 0 || bits > (fam == AF_INET ? 32 : 128))
+            return 0;
+    }
+    return 1;
+}
+
+enum listing { L_REPORT, L_FINDINGS, L_SESSIONS };
+
+static void help_listing(enum listing which, FILE *out)
+{
+    switch (which) {
+    case L_REPORT:
+        fputs("usage: mailtap report [-d DB] [--format text|csv|json|html] [-o FILE]\n"
+              "                      [--org-net CIDR]... [--since TIME] [--until TIME]\n"
+              "                      [--min-severity LEVEL]\n"
+              "\n"
+              "The audit, from the database alone: what crossed the wire in cleartext,\n"
+              "per server, client and recipient domain, credential exposures, findings\n"
+              "and a timeline.\n"
+              "\n"
+              "  -d, --db DB             database (default ./mailtap.db)\n"
+              "      --format F          text (default), csv, json or html\n"
+              "  -o, --output FILE       write to FILE instead of standard output\n"
+              "      --org-net CIDR      the organisation's own addresses (repeatable):\n"
+              "                          sessions are split into outbound/inbound/internal\n"
+              "      --since TIME        only sessions starting at or after TIME\n"
+              "      --until TIME        only sessions starting before TIME\n"
+              "                          (TIME: YYYY-MM-DD[THH:MM[:SS]] UTC, or epoch seconds)\n"
+              "      --min-severity L    only findings of level L or above\n"
+              "                          (info, low, medium, high, critical)\n"
+              "  -h, --help              this text\n", out);
+        break;
+    case L_FINDINGS:
+        fputs("usage: mailtap findings [-d DB] [--kind K] [--min-severity LEVEL]\n"
+              "                        [--format text|json]\n"
+              "\n"
+              "One line (or JSON object) per finding, with its session.\n"
+              "\n"
+              "  -d, --db DB             database (default ./mailtap.db)\n"
+              "      --kind K            only findings of kind K (e.g. auth_plain_cleartext)\n"
+              "      --min-severity L    only level L or above\n"
+              "      --format F          text (default) or json\n"
+              "  -h, --help              this text\n", out);
+        break;
+    case L_SESSIONS:
+        fputs("usage: mailtap sessions [-d DB] [--protection P] [--format text|json]\n"
+              "\n"
+              "One line (or JSON object) per SMTP connection.\n"
+              "\n"
+              "  -d, --db DB             database (default ./mailtap.db)\n"
+              "      --protection P      only sessions with protection P (implicit_tls,\n"
+              "                          starttls, partial, cleartext, indeterminate)\n"
+              "      --format F          text (default) or json\n"
+              "  -h, --help              this text\n", out);
+        break;
+    }
+}
+
+#define MAX_ORG_NETS 64
+
+static int cmd_listing(enum listing which, const char *name, int argc, char **argv)
+{
+    static const struct option lo[] = {
+        { "db", required_argument, NULL, 'd' },
+        { "format", required_argument, NULL, 'F' },
+        { "output", required_argument, NULL, 'o' },
+        { "org-net", required_argument, NULL, 'N' },
+        { "since", required_argument, NULL, 'S' },
+        { "until", required_argument, NULL, 'U' },
+        { "min-severity", required_argument, NULL, 'M' },
+        { "kind", required_argument, NULL, 'K' },
+        { "protection", required_argument, NULL, 'P' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    const char *db = "mailtap.db", *outpath = NULL;
+    const char *org[MAX_ORG_NETS];
+    struct rep_filter f;
+    memset(&f, 0, sizeof f);
+    f.min_severity = -1;
+    enum rep_format fmt = REP_TEXT;
+    int c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+d:o:h", lo, NULL)) != -1) {
+        int ok = 1;
+        switch (c) {
+        case 'd': db = optarg; break;
+        case 'F':
+            if (parse_format(optarg, &fmt, which == L_REPORT) < 0)
+                return usage_error(name, "unknown --format");
+            break;
+        case 'o': ok = which == L_REPORT; outpath = optarg; break;
+        case 'N':
+            ok = which == L_REPORT;
+            if (ok && !valid_cidr(optarg))
+                return usage_error(name, "--org-net needs an address range like 192.0.2.0/24");
+            if (ok && f.n_org_nets >= MAX_ORG_NETS)
+                return usage_error(name, "too many --org-net ranges");
+            if (ok)
+                org[f.n_org_nets++] = optarg;
+            break;
+        case 'S':
+            ok = which == L_REPORT;
+            if (ok && parse_time(optarg, &f.since) < 0)
+                return usage_error(name, "--since needs YYYY-MM-DD[THH:MM[:SS]] or epoch seconds");
+            break;
+        case 'U':
+            ok = which == L_REPORT;
+            if (ok && parse_time(optarg, &f.until) < 0)
+                return usage_error(name, "--until needs YYYY-MM-DD[THH:MM[:SS]] or epoch seconds");
+            break;
+        case 'M':
+            ok = which != L_SESSIONS;
+            if (ok && (f.min_severity = mt_severity_parse(optarg)) < 0)
+                return usage_error(name, "--min-severity is one of info, low, medium, high, critical");
+            break;
+        case 'K': ok = which == L_FINDINGS; f.kind = optarg; break;
+        case 'P':
+            ok = which == L_SESSIONS;
+            if (ok && strcmp(optarg, "implicit_tls") && strcmp(optarg, "starttls") &&
+                strcmp(optarg, "partial") && strcmp(optarg, "cleartext") &&
+                strcmp(optarg, "indeterminate"))
+                return usage_error(name, "unknown --protection");
+            f.protection = optarg;
+            break;
+        case 'h': help_listing(which, stdout); return 0;
+        default:  ok = 0; break;
+        }
+        if (!ok)
+            return usage_error(name, "unknown option or missing argument");
+    }
+    if (optind < argc)
+        return usage_error(name, "unexpected argument");
+    f.org_nets = org;
+
+    char errbuf[STORE_ERRBUF_SIZE] = "";
+    store_t *st = store_open(db, STORE_RO, errbuf);
+    if (!st) {
+        err_line(db, "%s", errbuf);
+        return 1;
+    }
+    FILE *out = stdout;
+    if (outpath && !(out = fopen(outpath, "w"))) {
+        err_line(outpath, "%s", strerror(errno));
+        store_close(st, errbuf);
+        return 1;
+    }
+    char rerr[512] = "";
+    int r;
+    if (which == L_REPORT)
+        r = rep_report(st, fmt, &f, out, rerr, sizeof rerr);
+    else if (which == L_FINDINGS)
+        r = rep_findings(st, fmt, &f, out, rerr, sizeof rerr);
+    else
+        r = rep_sessions(st, fmt, &f, out, rerr, sizeof rerr);
+    int ret = 0;
+    if (r < 0) {
+        err_line(name, "%s", rerr[0] ? rerr : "failed");
+        ret = 1;
+    }
+    if (fflush(out) != 0 || (out != stdout && fclose(out) != 0)) {
+        err_line(outpath ? outpath : "stdout", "%s", strerror(errno));
+        ret = 1;
+    }
+    store_close(st, errbuf);
+    return ret;
+}
+
+/* ------------------------------------------------------------------ */
+
+static void print_version(void)
+{
+    printf("mailtap %s\n", MAILTAP_VERSION);
+    printf("libpcap: %s\n", capture_lib_version());
+    printf("nDPI: %s\n", ndpi_revision());
+    printf("OpenSSL: %s\n", OpenSSL_version(OPENSSL_VERSION));
+    printf("SQLite: %s\n", store_lib_version());
+}
+
+static void help_main(FILE *out)
+{
+    fputs("usage: mailtap COMMAND [OPTIONS]\n"
+          "\n"
+          "Passive audit of SMTP transport security: does our mail leave (or arrive)\n"
+          "unencrypted, and what exactly was exposed?\n"
+          "\n"
+          "commands:\n"
+          "  analyze    read pcap/pcapng files and store what they show\n"
+          "  capture    live capture on a span/mirror port\n"
+          "  report     the audit, from the database\n"
+          "  findings   list findings\n"
+          "  sessions   list SMTP connections\n"
+          "\n"
+          "  mailtap COMMAND --help     options of a command\n"
+          "  mailtap --version          versions of mailtap and its libraries\n", out);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        help_main(stderr);
+        return EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "-V") == 0) {
+        print_version();
+        return 0;
+    }
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        help_main(stdout);
+        return 0;
+    }
+    argc--;
+    argv++;
+    optind = 1;
+    if (strcmp(cmd, "analyze") == 0)
+        return cmd_analyze(argc, argv);
+    if (strcmp(cmd, "capture") == 0)
+        return cmd_capture(argc, argv);
+    if (strcmp(cmd, "report") == 0)
+        return cmd_listing(L_REPORT, "report", argc, argv);
+    if (strcmp(cmd, "findings") == 0)
+        return cmd_listing(L_FINDINGS, "findings", argc, argv);
+    if (strcmp(cmd, "sessions") == 0)
+        return cmd_listing(L_SESSIONS, "sessions", argc, argv);
+    err_line(cmd, "unknown command (see 'mailtap --help')");
+    return EXIT_USAGE;
+}
