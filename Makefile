@@ -25,7 +25,15 @@ endif
 HARDEN  = -fstack-protector-strong -fPIE -D_FORTIFY_SOURCE=2
 OPT    ?= -O2 -g
 
-ifeq ($(SAN),1)
+ifeq ($(FUZZ),1)
+# libFuzzer targets (clang): make fuzz / make fuzz-smoke
+CC      = clang
+BUILD   = build-fuzz
+SANFL   = -fsanitize=address,undefined,fuzzer-no-link -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+HARDEN  = -fPIE
+OPT     = -O1 -g
+MAILTAP_BIN = $(BUILD)/mailtap
+else ifeq ($(SAN),1)
 BUILD   = build-san
 SANFL   = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 HARDEN  = -fPIE
@@ -61,7 +69,7 @@ MAIN_OBJ = $(BUILD)/main.o
 UNIT_SRC  = $(wildcard tests/unit/test_*.c)
 UNIT_BIN  = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
-.PHONY: all test unit golden corpus check demo install clean bench fuzz
+.PHONY: all test unit golden corpus check demo install clean bench fuzz fuzz-smoke
 all: $(MAILTAP_BIN)
 
 $(MAILTAP_BIN): $(MAIN_OBJ) $(LIBS)
@@ -107,12 +115,27 @@ demo: $(MAILTAP_BIN)
 	./$(MAILTAP_BIN) analyze -q -d demo.db tests/pcaps/*.pcap tests/pcaps/*.pcapng
 	./$(MAILTAP_BIN) report -d demo.db
 
+# Fuzzing: every parser has a libFuzzer target (tests/fuzz/fuzz_*.c), seeded
+# from tests/pcaps and tests/fuzz/seeds.  FUZZ_TIME seconds per target.
+FUZZ_TIME ?= 60
+FUZZ_SRC   = $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN   = $(patsubst tests/fuzz/%.c,build-fuzz/%,$(FUZZ_SRC))
+build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -fsanitize=fuzzer $(LDFLAGS) -o $@ $< $(LINKLIBS) $(LDLIBS)
+fuzz:
+	$(MAKE) FUZZ=1 fuzz-bins
+	sh tests/fuzz/run.sh $(FUZZ_TIME) $(FUZZ_BIN)
+fuzz-smoke:
+	$(MAKE) FUZZ=1 fuzz-bins
+	sh tests/fuzz/run.sh 10 $(FUZZ_BIN)
+fuzz-bins: $(FUZZ_BIN)
+
 install: $(MAILTAP_BIN)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 0755 $(MAILTAP_BIN) $(DESTDIR)$(PREFIX)/bin/mailtap
 	install -m 0644 mailtap.1 $(DESTDIR)$(PREFIX)/share/man/man1/mailtap.1
 
 clean:
-	rm -rf build build-san mailtap demo.db demo.db-wal demo.db-shm
+	rm -rf build build-san build-fuzz mailtap demo.db demo.db-wal demo.db-shm
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

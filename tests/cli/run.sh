@@ -1,0 +1,75 @@
+#!/bin/sh
+# run.sh MAILTAP — the command line contract of SPEC §2: versions, --help of
+# every subcommand, exit codes, one-line errors, duplicate detection,
+# --force, stdin input, and every listing format parsing.
+set -u
+m=$1
+here=$(cd "$(dirname "$0")" && pwd)
+pcaps=$here/../pcaps
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+pass=0; fail=0
+ok()   { pass=$((pass + 1)); }
+bad()  { fail=$((fail + 1)); echo "FAIL cli: $*"; }
+expect_rc() { want=$1; shift; "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?; [ "$rc" = "$want" ] && ok || bad "'$*' exited $rc, want $want: $(head -c 200 "$tmp/err")"; }
+
+# versions of everything it runs with
+"$m" --version >"$tmp/v" 2>&1 && ok || bad "--version failed"
+for lib in libpcap nDPI OpenSSL SQLite; do grep -q "^$lib: ." "$tmp/v" && ok || bad "--version lacks $lib"; done
+
+# --help everywhere, exit 0, usage on stdout
+for c in analyze capture report findings sessions; do
+    expect_rc 0 "$m" "$c" --help
+    grep -q "^usage: mailtap $c" "$tmp/out" && ok || bad "$c --help has no usage line"
+done
+
+# usage errors: exit 2, one line "mailtap: <what>: <why>"
+expect_rc 2 "$m"
+expect_rc 2 "$m" frobnicate
+expect_rc 2 "$m" analyze
+expect_rc 2 "$m" analyze --bogus x.pcap
+expect_rc 2 "$m" report --format pdf
+expect_rc 2 "$m" report --org-net 300.1.2.3/8
+expect_rc 2 "$m" findings --min-severity urgent
+expect_rc 2 "$m" sessions --protection maybe
+expect_rc 2 "$m" capture
+[ "$(wc -l <"$tmp/err")" -eq 1 ] && grep -q '^mailtap: capture: ' "$tmp/err" && ok || bad "usage error is not one 'mailtap: what: why' line"
+
+# runtime errors: exit 1, one line
+expect_rc 1 "$m" analyze -q -d "$tmp/x.db" "$tmp/does-not-exist.pcap"
+grep -q "^mailtap: $tmp/does-not-exist.pcap: " "$tmp/err" && ok || bad "missing file error line: $(cat "$tmp/err")"
+printf 'not a capture at all\n' >"$tmp/garbage.pcap"
+expect_rc 1 "$m" analyze -q -d "$tmp/x.db" "$tmp/garbage.pcap"
+expect_rc 1 "$m" sessions -d "$tmp/none.db"
+
+# analysis, duplicate skipped with a notice, --force replaces, stdin
+sample=$(ls "$pcaps"/*.pcap 2>/dev/null | head -n 1)
+if [ -n "$sample" ]; then
+    db=$tmp/a.db
+    expect_rc 0 "$m" analyze -q -d "$db" "$sample"
+    n1=$(sqlite3 "$db" 'SELECT count(*) FROM sessions')
+    expect_rc 0 "$m" analyze -d "$db" "$sample"
+    grep -q 'already analysed' "$tmp/err" && ok || bad "no notice for a file analysed twice"
+    [ "$(sqlite3 "$db" 'SELECT count(*) FROM captures')" = 1 ] && ok || bad "duplicate capture stored"
+    expect_rc 0 "$m" analyze -q --force -d "$db" "$sample"
+    [ "$(sqlite3 "$db" 'SELECT count(*) FROM captures')" = 1 ] && ok || bad "--force did not replace"
+    [ "$(sqlite3 "$db" 'SELECT count(*) FROM sessions')" = "$n1" ] && ok || bad "--force changed the session count"
+    "$m" analyze -q -d "$tmp/b.db" - <"$sample" && ok || bad "stdin input failed"
+    [ "$(sqlite3 "$tmp/b.db" 'SELECT sha256 FROM captures')" = "$(sha256sum "$sample" | cut -d' ' -f1)" ] && ok || bad "stdin capture sha256 wrong"
+    [ "$(sqlite3 "$db" "SELECT status FROM captures")" = complete ] && ok || bad "capture not complete"
+    [ "$(sqlite3 "$db" 'PRAGMA user_version')" -ge 1 ] && ok || bad "schema not versioned"
+    # listings parse
+    expect_rc 0 "$m" sessions -d "$db" --format json
+    /usr/bin/python3 -c 'import json,sys; [json.loads(l) for l in open(sys.argv[1]) if l.strip()]' "$tmp/out" && ok || bad "sessions json does not parse"
+    expect_rc 0 "$m" findings -d "$db" --format json
+    /usr/bin/python3 -c 'import json,sys; [json.loads(l) for l in open(sys.argv[1]) if l.strip()]' "$tmp/out" && ok || bad "findings json does not parse"
+    expect_rc 0 "$m" report -d "$db"
+    expect_rc 0 "$m" report -d "$db" -o "$tmp/r.txt"
+    [ -s "$tmp/r.txt" ] && ok || bad "report -o wrote nothing"
+    # a database from a newer mailtap is refused
+    cp "$db" "$tmp/new.db"; sqlite3 "$tmp/new.db" 'PRAGMA user_version=999'
+    expect_rc 1 "$m" sessions -d "$tmp/new.db"
+    grep -q 'newer' "$tmp/err" && ok || bad "newer schema not refused clearly"
+fi
+echo "cli: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
