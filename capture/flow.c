@@ -1,0 +1,628 @@
+/*
+ * flow.c — bounded TCP flow table.
+ *
+ * Chained hash (keyed SipHash-1-3, random key) over both directions of a
+ * connection; entries come from slabs kept on a free list; an LRU list
+ * (least recently active first) drives idle expiry, eviction when the table
+ * is full, and the order in which flows are ended at the end of input, so
+ * the output order never depends on the hash key.
+ *
+ * Entry states: OPEN (consumer handle + reassembly state), IGNORED (the
+ * consumer returned NULL: only FIN/RST/ISN are followed), CLOSED (ended by
+ * FIN or RST: kept as a tombstone that absorbs late packets until a new SYN
+ * with a different ISN reuses the 4-tuple, or until it is idle).
+ */
+#include "capture/flow_int.h"
+#include "capture/reasm_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/random.h>
+
+/* Flow entries allocated at once. */
+#define FLOW_SLAB_ENTRIES 256u
+/* Upper bound of hash buckets (the table is chained, so more flows than
+ * buckets still work). */
+#define FLOW_MAX_BUCKETS  (1u << 22)
+
+enum { FS_OPEN, FS_IGNORED, FS_CLOSED };
+
+/* Canonical key: endpoint a is the lower (address, port). */
+struct flow_key {
+    uint8_t a[16], b[16];
+    uint16_t pa, pb;
+    uint16_t vlan;
+    uint8_t family;
+    uint8_t pad;
+};
+
+/* Reassembly state of an accepted flow (recycled through a free list). */
+struct flow_data {
+    struct flow_data *next_free;
+    struct cap_reasm_dir dir[2];
+};
+
+struct flow {
+    struct flow *hnext;             /* hash chain                            */
+    struct flow *lprev, *lnext;     /* LRU list (head = least recent)        */
+    struct flow_key key;
+    uint64_t hash;
+    double last_ts;
+    void *handle;                   /* consumer's handle when FS_OPEN        */
+    struct flow_data *fd;           /* when FS_OPEN                          */
+    uint32_t isn[2];                /* per side, when has_isn                */
+    uint8_t has_isn[2];
+    uint8_t fin[2];                 /* FIN seen per side (ignored flows)     */
+    uint8_t side0_is_a;             /* side 0 is key endpoint a              */
+    uint8_t state;
+    uint8_t syn_seen;
+};
+
+struct flow_slab {
+    struct flow_slab *next;
+    struct flow e[FLOW_SLAB_ENTRIES];
+};
+
+struct cap_flow_table {
+    uint8_t portmap[65536 / 8];
+    int all_ports;
+    size_t max_flows;
+    double idle;
+    struct flow **buckets;
+    size_t mask;                    /* buckets - 1                           */
+    size_t count;
+    struct flow *lru_head, *lru_tail;
+    struct flow *free_flows;
+    struct flow_slab *slabs;
+    struct flow_data *free_fd;
+    struct cap_reasm_pool *pool;
+    const struct cap_callbacks *cb;
+    void *arg;
+    struct cap_stats *st;
+    uint64_t k0, k1;                /* hash key                              */
+};
+
+/* ---- keyed hash (SipHash-1-3 over the 40-byte key) ----------------------- */
+
+/* Rotates x left by b (0 < b < 64). */
+static uint64_t rotl64(uint64_t x, unsigned b)
+{
+    return (x << b) | (x >> (64u - b));
+}
+
+#define SIP_ROUND(v0, v1, v2, v3)                                              \
+    do {                                                                       \
+        v0 += v1; v1 = rotl64(v1, 13); v1 ^= v0; v0 = rotl64(v0, 32);          \
+        v2 += v3; v3 = rotl64(v3, 16); v3 ^= v2;                               \
+        v0 += v3; v3 = rotl64(v3, 21); v3 ^= v0;                               \
+        v2 += v1; v1 = rotl64(v1, 17); v1 ^= v2; v2 = rotl64(v2, 32);          \
+    } while (0)
+
+/* Keyed hash of len bytes at m. */
+static uint64_t sip13(uint64_t k0, uint64_t k1, const uint8_t *m, size_t len)
+{
+    uint64_t v0 = k0 ^ 0x736f6d6570736575ULL, v1 = k1 ^ 0x646f72616e646f6dULL;
+    uint64_t v2 = k0 ^ 0x6c7967656e657261ULL, v3 = k1 ^ 0x7465646279746573ULL;
+    uint64_t last = (uint64_t)len << 56, w;
+    size_t i, j, end = len - len % 8u;
+
+    for (i = 0; i < end; i += 8) {
+        w = 0;
+        for (j = 0; j < 8; j++)
+            w |= (uint64_t)m[i + j] << (8u * j);
+        v3 ^= w;
+        SIP_ROUND(v0, v1, v2, v3);
+        v0 ^= w;
+    }
+    for (j = 0; j < len % 8u; j++)
+        last |= (uint64_t)m[end + j] << (8u * j);
+    v3 ^= last;
+    SIP_ROUND(v0, v1, v2, v3);
+    v0 ^= last;
+    v2 ^= 0xff;
+    SIP_ROUND(v0, v1, v2, v3);
+    SIP_ROUND(v0, v1, v2, v3);
+    SIP_ROUND(v0, v1, v2, v3);
+    return v0 ^ v1 ^ v2 ^ v3;
+}
+
+/* ---- table -------------------------------------------------------------- */
+
+struct cap_flow_table *cap_flow_table_new(const struct cap_config *cfg,
+                                          struct cap_stats *st, size_t pool_bytes)
+{
+    struct cap_flow_table *ft = calloc(1, sizeof *ft);
+    size_t nb = 16, i;
+    uint64_t k[2];
+
+    if (ft == NULL)
+        return NULL;
+    ft->st = st;
+    ft->all_ports = cfg->all_ports;
+    for (i = 0; cfg->ports && i < cfg->nports; i++)
+        ft->portmap[cfg->ports[i] / 8u] |= (uint8_t)(1u << (cfg->ports[i] % 8u));
+    ft->max_flows = cfg->max_flows ? cfg->max_flows : CAP_MAX_FLOWS_DEFAULT;
+    ft->idle = cfg->idle_timeout > 0 ? cfg->idle_timeout : CAP_IDLE_TIMEOUT_DEFAULT;
+    while (nb < ft->max_flows && nb < FLOW_MAX_BUCKETS)
+        nb <<= 1;
+    ft->buckets = calloc(nb, sizeof *ft->buckets);
+    ft->mask = nb - 1;
+    ft->pool = cap_reasm_pool_new(pool_bytes);
+    if (ft->buckets == NULL || ft->pool == NULL) {
+        cap_flow_table_free(ft);
+        return NULL;
+    }
+    if (getrandom(k, sizeof k, GRND_NONBLOCK) != (ssize_t)sizeof k) {
+        k[0] = (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ULL ^ (uint64_t)getpid();
+        k[1] = (uint64_t)(uintptr_t)ft * 0xc2b2ae3d27d4eb4fULL;
+    }
+    ft->k0 = k[0];
+    ft->k1 = k[1];
+    return ft;
+}
+
+void cap_flow_table_free(struct cap_flow_table *ft)
+{
+    struct flow_slab *s, *ns;
+    struct flow_data *fd, *nfd;
+    struct flow *f;
+
+    if (ft == NULL)
+        return;
+    for (f = ft->lru_head; f; f = f->lnext)
+        if (f->fd) {
+            cap_reasm_release(ft->pool, &f->fd->dir[0]);
+            cap_reasm_release(ft->pool, &f->fd->dir[1]);
+            free(f->fd);
+        }
+    for (fd = ft->free_fd; fd; fd = nfd) {
+        nfd = fd->next_free;
+        free(fd);
+    }
+    for (s = ft->slabs; s; s = ns) {
+        ns = s->next;
+        free(s);
+    }
+    cap_reasm_pool_free(ft->pool);
+    free(ft->buckets);
+    free(ft);
+}
+
+void cap_flow_set_callbacks(struct cap_flow_table *ft, const struct cap_callbacks *cb,
+                            void *arg)
+{
+    ft->cb = cb;
+    ft->arg = arg;
+}
+
+int cap_flow_port_wanted(const struct cap_flow_table *ft, uint16_t port)
+{
+    return ft->all_ports || (ft->portmap[port / 8u] >> (port % 8u) & 1u);
+}
+
+/* True when port is in the configured list (all_ports not considered). */
+static int port_listed(const struct cap_flow_table *ft, uint16_t port)
+{
+    return ft->portmap[port / 8u] >> (port % 8u) & 1u;
+}
+
+size_t cap_flow_count(const struct cap_flow_table *ft)
+{
+    return ft->count;
+}
+
+size_t cap_flow_pool_in_use(const struct cap_flow_table *ft)
+{
+    return cap_reasm_pool_in_use(ft->pool);
+}
+
+/* Builds the canonical key of pk; *src_is_a tells which endpoint pk's
+ * source is. */
+static void make_key(const struct cap_pkt *pk, struct flow_key *k, int *src_is_a)
+{
+    int c = memcmp(pk->src, pk->dst, 16);
+
+    if (c == 0)
+        c = (pk->sport > pk->dport) - (pk->sport < pk->dport);
+    memset(k, 0, sizeof *k);
+    k->family = pk->family;
+    k->vlan = pk->vlan;
+    *src_is_a = c <= 0;
+    if (*src_is_a) {
+        memcpy(k->a, pk->src, 16);
+        memcpy(k->b, pk->dst, 16);
+        k->pa = pk->sport;
+        k->pb = pk->dport;
+    } else {
+        memcpy(k->a, pk->dst, 16);
+        memcpy(k->b, pk->src, 16);
+        k->pa = pk->dport;
+        k->pb = pk->sport;
+    }
+}
+
+/* Hash of a canonical key under the table's random key. */
+static uint64_t key_hash(const struct cap_flow_table *ft, const struct flow_key *k)
+{
+    return sip13(ft->k0, ft->k1, (const uint8_t *)k, sizeof *k);
+}
+
+/* The entry of key k (hash h), or NULL. */
+static struct flow *lookup(const struct cap_flow_table *ft, const struct flow_key *k,
+                           uint64_t h)
+{
+    struct flow *f;
+
+    for (f = ft->buckets[h & ft->mask]; f; f = f->hnext)
+        if (f->hash == h && memcmp(&f->key, k, sizeof *k) == 0)
+            return f;
+    return NULL;
+}
+
+/* Takes f out of the LRU list. */
+static void lru_unlink(struct cap_flow_table *ft, struct flow *f)
+{
+    if (f->lprev)
+        f->lprev->lnext = f->lnext;
+    else
+        ft->lru_head = f->lnext;
+    if (f->lnext)
+        f->lnext->lprev = f->lprev;
+    else
+        ft->lru_tail = f->lprev;
+    f->lprev = f->lnext = NULL;
+}
+
+/* Puts f at the most recently active end of the LRU list. */
+static void lru_append(struct cap_flow_table *ft, struct flow *f)
+{
+    f->lnext = NULL;
+    f->lprev = ft->lru_tail;
+    if (ft->lru_tail)
+        ft->lru_tail->lnext = f;
+    else
+        ft->lru_head = f;
+    ft->lru_tail = f;
+}
+
+/* Marks f active at ts (moves it to the LRU tail). */
+static void touch(struct cap_flow_table *ft, struct flow *f, double ts)
+{
+    if (ts > f->last_ts)
+        f->last_ts = ts;
+    if (ft->lru_tail != f) {
+        lru_unlink(ft, f);
+        lru_append(ft, f);
+    }
+}
+
+/* Unlinks f from the hash and LRU and puts it on the free list.  f must
+ * not be FS_OPEN (end it first). */
+static void remove_flow(struct cap_flow_table *ft, struct flow *f)
+{
+    struct flow **pp = &ft->buckets[f->hash & ft->mask];
+
+    while (*pp && *pp != f)
+        pp = &(*pp)->hnext;
+    if (*pp)
+        *pp = f->hnext;
+    lru_unlink(ft, f);
+    f->hnext = ft->free_flows;
+    ft->free_flows = f;
+    ft->count--;
+}
+
+/* Output descriptor for one side of an open flow. */
+static struct cap_reasm_out out_for(const struct cap_flow_table *ft, const struct flow *f,
+                                    int side)
+{
+    struct cap_reasm_out o;
+
+    o.cb = ft->cb;
+    o.arg = ft->arg;
+    o.flow = f->handle;
+    o.side = side;
+    return o;
+}
+
+/* Ends an open flow: delivers what is deliverable, reports the remaining
+ * holes, calls flow_end and recycles the reassembly state.  The entry
+ * stays (FS_CLOSED); the caller removes it or keeps it as a tombstone. */
+static void end_flow(struct cap_flow_table *ft, struct flow *f, enum cap_end_reason r,
+                     double ts)
+{
+    struct cap_reasm_out o0, o1;
+
+    if (f->state != FS_OPEN)
+        return;
+    o0 = out_for(ft, f, 0);
+    o1 = out_for(ft, f, 1);
+    cap_reasm_flush(ft->pool, &f->fd->dir[0], &o0, ts);
+    cap_reasm_flush(ft->pool, &f->fd->dir[1], &o1, ts);
+    if (ft->cb && ft->cb->flow_end)
+        ft->cb->flow_end(ft->arg, f->handle, r, ts);
+    cap_reasm_release(ft->pool, &f->fd->dir[0]);
+    cap_reasm_release(ft->pool, &f->fd->dir[1]);
+    f->fd->next_free = ft->free_fd;
+    ft->free_fd = f->fd;
+    f->fd = NULL;
+    f->handle = NULL;
+    f->state = FS_CLOSED;
+}
+
+/* Makes room by ending (CAP_END_TIMEOUT) and removing the least recently
+ * active entry. */
+static void evict_one(struct cap_flow_table *ft)
+{
+    struct flow *f = ft->lru_head;
+
+    if (f == NULL)
+        return;
+    if (f->state == FS_OPEN) {
+        ft->st->evicted++;
+        end_flow(ft, f, CAP_END_TIMEOUT, f->last_ts);
+    }
+    remove_flow(ft, f);
+}
+
+/* Takes an entry from the free list (grows by a slab).  NULL on OOM. */
+static struct flow *alloc_flow(struct cap_flow_table *ft)
+{
+    struct flow *f;
+
+    if (ft->free_flows == NULL) {
+        struct flow_slab *s = malloc(sizeof *s);
+        size_t i;
+
+        if (s == NULL)
+            return NULL;
+        s->next = ft->slabs;
+        ft->slabs = s;
+        for (i = 0; i < FLOW_SLAB_ENTRIES; i++) {
+            s->e[i].hnext = ft->free_flows;
+            ft->free_flows = &s->e[i];
+        }
+    }
+    f = ft->free_flows;
+    ft->free_flows = f->hnext;
+    memset(f, 0, sizeof *f);
+    return f;
+}
+
+/* Takes reassembly state from the free list or malloc.  NULL on OOM. */
+static struct flow_data *alloc_fd(struct cap_flow_table *ft)
+{
+    struct flow_data *fd = ft->free_fd;
+
+    if (fd)
+        ft->free_fd = fd->next_free;
+    else
+        fd = malloc(sizeof *fd);
+    if (fd) {
+        cap_reasm_init(&fd->dir[0]);
+        cap_reasm_init(&fd->dir[1]);
+    }
+    return fd;
+}
+
+/* Fills endpoint e from key endpoint a (which = 1) or b. */
+static void key_endpoint(const struct flow_key *k, int which_a, struct cap_endpoint *e)
+{
+    memset(e, 0, sizeof *e);
+    e->family = k->family;
+    memcpy(e->addr, which_a ? k->a : k->b, 16);
+    e->port = which_a ? k->pa : k->pb;
+}
+
+/*
+ * Creates the flow of pk (first packet) and asks the consumer.  Decides the
+ * sides: pure SYN -> its sender is side 0; SYN/ACK -> its receiver; else
+ * (mid-stream) the endpoint whose port is not in the list when exactly one
+ * is, else the sender.  NULL on OOM.
+ */
+static struct flow *create_flow(struct cap_flow_table *ft, const struct cap_pkt *pk,
+                                const struct flow_key *k, uint64_t h, int src_is_a,
+                                double ts)
+{
+    struct cap_flow_info fi;
+    struct flow *f;
+    int syn = (pk->flags & CAP_TH_SYN) != 0, ack = (pk->flags & CAP_TH_ACK) != 0;
+    int sender_side;
+
+    if (ft->count >= ft->max_flows)
+        evict_one(ft);
+    f = alloc_flow(ft);
+    if (f == NULL)
+        return NULL;
+    f->key = *k;
+    f->hash = h;
+    f->last_ts = ts;
+    f->hnext = ft->buckets[h & ft->mask];
+    ft->buckets[h & ft->mask] = f;
+    lru_append(ft, f);
+    ft->count++;
+
+    memset(&fi, 0, sizeof fi);
+    if (syn && !ack) {
+        f->side0_is_a = (uint8_t)src_is_a;
+        fi.client_side = 0;
+        f->syn_seen = 1;
+    } else if (syn && ack) {
+        f->side0_is_a = (uint8_t)!src_is_a;
+        fi.client_side = 0;
+        f->syn_seen = 1;
+    } else {
+        int sp = port_listed(ft, pk->sport), dp = port_listed(ft, pk->dport);
+
+        if (sp && !dp)
+            f->side0_is_a = (uint8_t)!src_is_a;     /* server sent it */
+        else
+            f->side0_is_a = (uint8_t)src_is_a;
+        fi.client_side = -1;
+        f->syn_seen = 0;
+    }
+    fi.syn_seen = f->syn_seen;
+    key_endpoint(k, f->side0_is_a, &fi.side[0]);
+    key_endpoint(k, !f->side0_is_a, &fi.side[1]);
+    fi.vlan = k->vlan;
+    fi.ts = ts;
+    sender_side = src_is_a == f->side0_is_a ? 0 : 1;
+
+    ft->st->flows++;
+    f->state = FS_IGNORED;
+    f->handle = ft->cb && ft->cb->flow_start ? ft->cb->flow_start(ft->arg, &fi) : NULL;
+    if (f->handle == NULL)
+        return f;
+    f->fd = alloc_fd(ft);
+    if (f->fd == NULL) {                /* OOM: give the consumer its end */
+        if (ft->cb->flow_end)
+            ft->cb->flow_end(ft->arg, f->handle, CAP_END_EOF, ts);
+        f->handle = NULL;
+        return f;
+    }
+    f->state = FS_OPEN;
+    if (!f->syn_seen && ft->cb->event)
+        ft->cb->event(ft->arg, f->handle, sender_side, CAP_EV_MIDSTREAM, ts,
+                      "first packet of the flow was not a SYN");
+    return f;
+}
+
+/* True when a SYN with sequence number seq from side is not a
+ * retransmission of the SYN already seen from that side. */
+static int new_syn(const struct flow *f, int side, uint32_t seq)
+{
+    return !f->has_isn[side] || f->isn[side] != seq;
+}
+
+/* Follows FIN/RST of a flow the consumer refused (to notice its end). */
+static void track_ignored(struct flow *f, int side, const struct cap_pkt *pk)
+{
+    if ((pk->flags & CAP_TH_SYN) && !f->has_isn[side]) {
+        f->has_isn[side] = 1;
+        f->isn[side] = pk->seq;
+    }
+    if (pk->flags & CAP_TH_FIN)
+        f->fin[side] = 1;
+    if ((pk->flags & CAP_TH_RST) || (f->fin[0] && f->fin[1]))
+        f->state = FS_CLOSED;
+}
+
+/* Handles pk on an open flow (side = its sender). */
+static void process(struct cap_flow_table *ft, struct flow *f, int side,
+                    const struct cap_pkt *pk, double ts)
+{
+    struct cap_reasm_dir *d = &f->fd->dir[side], *od = &f->fd->dir[!side];
+    struct cap_reasm_out o = out_for(ft, f, side), oo = out_for(ft, f, !side);
+    uint32_t dseq = pk->seq;
+    size_t wl = pk->payload_len + pk->payload_missing;
+
+    if (pk->flags & CAP_TH_SYN) {
+        if (!f->has_isn[side]) {
+            f->has_isn[side] = 1;
+            f->isn[side] = pk->seq;
+        }
+        dseq = pk->seq + 1u;            /* the SYN takes one number */
+        cap_reasm_set_base(d, dseq);
+    }
+    if (pk->flags & CAP_TH_ACK) {
+        if (!od->has_base && f->syn_seen)
+            cap_reasm_set_base(od, pk->ack);
+        cap_reasm_ack(od, pk->ack);
+    }
+    if (wl) {
+        /* bytes the peer proved it received come before this data */
+        cap_reasm_resolve_acked(ft->pool, od, &oo, ts);
+        cap_reasm_segment(ft->pool, d, &o, dseq, pk->payload, pk->payload_len,
+                          pk->payload_missing, ts);
+    }
+    if (pk->flags & CAP_TH_FIN) {
+        f->fin[side] = 1;
+        cap_reasm_fin(d, dseq + (uint32_t)wl);
+    }
+    if (pk->flags & CAP_TH_RST) {
+        end_flow(ft, f, CAP_END_RST, ts);
+        return;
+    }
+    if (f->fd->dir[0].fin_seen && f->fd->dir[1].fin_seen &&
+        cap_reasm_fin_done(&f->fd->dir[0]) && cap_reasm_fin_done(&f->fd->dir[1]))
+        end_flow(ft, f, CAP_END_FIN, ts);
+}
+
+void cap_flow_packet(struct cap_flow_table *ft, const struct cap_pkt *pk, double ts)
+{
+    struct flow_key k;
+    struct flow *f;
+    uint64_t h;
+    int src_is_a, side;
+    int syn = (pk->flags & CAP_TH_SYN) && !(pk->flags & CAP_TH_RST);
+
+    if (!cap_flow_port_wanted(ft, pk->sport) && !cap_flow_port_wanted(ft, pk->dport))
+        return;
+    make_key(pk, &k, &src_is_a);
+    h = key_hash(ft, &k);
+    f = lookup(ft, &k, h);
+    if (f) {
+        side = src_is_a == f->side0_is_a ? 0 : 1;
+        if (f->state == FS_OPEN) {
+            /* port reuse: a pure SYN with a new ISN after both FINs, or far
+             * outside the old connection's sequence space, starts anew */
+            if (syn && !(pk->flags & CAP_TH_ACK) && new_syn(f, side, pk->seq)) {
+                int fins = f->fd->dir[0].fin_seen && f->fd->dir[1].fin_seen;
+
+                if (fins || !cap_reasm_seq_plausible(&f->fd->dir[side], pk->seq + 1u)) {
+                    end_flow(ft, f, fins ? CAP_END_FIN : CAP_END_TIMEOUT, f->last_ts);
+                    remove_flow(ft, f);
+                    f = NULL;
+                }
+            }
+        } else if (f->state == FS_CLOSED && syn && new_syn(f, side, pk->seq)) {
+            remove_flow(ft, f);         /* tombstone of an ended connection */
+            f = NULL;
+        } else {
+            if (f->state == FS_IGNORED)
+                track_ignored(f, side, pk);
+            touch(ft, f, ts);
+            return;
+        }
+    }
+    if (f == NULL) {
+        if (pk->flags & CAP_TH_RST)
+            return;
+        if (!syn && pk->payload_len == 0 && pk->payload_missing == 0)
+            return;                     /* nothing to start a flow with */
+        f = create_flow(ft, pk, &k, h, src_is_a, ts);
+        if (f == NULL)
+            return;
+        side = src_is_a == f->side0_is_a ? 0 : 1;
+        if (f->state == FS_IGNORED) {
+            track_ignored(f, side, pk);
+            return;
+        }
+        if (f->state != FS_OPEN)
+            return;
+    }
+    touch(ft, f, ts);
+    process(ft, f, side, pk, ts);
+}
+
+void cap_flow_expire(struct cap_flow_table *ft, double now)
+{
+    struct flow *f;
+
+    while ((f = ft->lru_head) != NULL && f->last_ts + ft->idle < now) {
+        end_flow(ft, f, CAP_END_TIMEOUT, f->last_ts);
+        remove_flow(ft, f);
+    }
+}
+
+void cap_flow_end_all(struct cap_flow_table *ft, enum cap_end_reason r)
+{
+    struct flow *f;
+
+    while ((f = ft->lru_head) != NULL) {
+        end_flow(ft, f, r, f->last_ts);
+        remove_flow(ft, f);
+    }
+}
