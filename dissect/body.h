@@ -35,6 +35,7 @@ struct body {
     uint32_t bare_eod_candidates;
     int smuggled_command;       /* a MAIL FROM:/RCPT TO:/DATA line after a candidate */
     int sstate;                 /* smuggling scanner state (private)        */
+    uint64_t sdot_offset;       /* content offset of the dot line under test (private) */
     uint8_t lbuf[16];           /* start of current line (private)          */
     size_t lbuf_len;
     uint64_t smuggle_offset;    /* content offset of the first candidate    */
