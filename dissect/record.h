@@ -52,7 +52,7 @@ struct mt_session {
     char ehlo_keywords[MT_STR_LONG]; /* keywords of the EHLO reply, space-separated, upper case */
     char auth_mechanism[MT_STR_SHORT];
     char auth_user[MT_STR];     /* username only, never the secret            */
-    char auth_outcome[16];      /* success|failure|encryption_required|temporary|cancelled|rejected|unknown */
+    char auth_outcome[24];      /* success|failure|encryption_required|temporary|cancelled|rejected|unknown */
     char tls_version[16];       /* filled by the TLS issue; empty otherwise   */
     char tls_cipher[MT_STR_SHORT];
     char tls_sni[MT_STR];

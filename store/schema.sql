@@ -1,6 +1,8 @@
 -- mailtap database schema, version 1 (PRAGMA user_version = 1).
 -- Embedded in the binary by store/schema.c: keep the two identical
 -- (tests/unit/test_store_basic.c checks it).
+-- CHECK constraints use OR chains: an IN list would make SQLite build a
+-- temporary b-tree on every INSERT and UPDATE.
 -- Timestamps are packet time, seconds since the epoch (REAL), except
 -- captures.analysed_at (wall clock, ISO 8601 UTC text).  Strings are the
 -- escaped text dissect/ produced; an empty value is NULL.
@@ -8,7 +10,7 @@
 CREATE TABLE captures (
     id              INTEGER PRIMARY KEY,
     source          TEXT,
-    kind            TEXT NOT NULL CHECK (kind IN ('file', 'live')),
+    kind            TEXT NOT NULL CHECK (kind = 'file' OR kind = 'live'),
     sha256          TEXT,
     packets         INTEGER NOT NULL DEFAULT 0,
     bytes           INTEGER NOT NULL DEFAULT 0,
@@ -19,7 +21,7 @@ CREATE TABLE captures (
     truncated       INTEGER NOT NULL DEFAULT 0,
     undecodable     INTEGER NOT NULL DEFAULT 0,
     status          TEXT NOT NULL DEFAULT 'interrupted'
-                    CHECK (status IN ('complete', 'interrupted')),
+                    CHECK (status = 'complete' OR status = 'interrupted'),
     mailtap_version TEXT NOT NULL,
     analysed_at     TEXT NOT NULL
 );
@@ -34,10 +36,12 @@ CREATE TABLE sessions (
     vlan                INTEGER NOT NULL DEFAULT 0,
     start_ts            REAL NOT NULL,
     end_ts              REAL,
-    end_reason          TEXT CHECK (end_reason IN ('fin', 'rst', 'timeout', 'eof')),
+    end_reason          TEXT CHECK (end_reason = 'fin' OR end_reason = 'rst'
+                                    OR end_reason = 'timeout' OR end_reason = 'eof'),
     protection          TEXT NOT NULL DEFAULT 'indeterminate'
-                        CHECK (protection IN ('implicit_tls', 'starttls', 'partial',
-                                              'cleartext', 'indeterminate')),
+                        CHECK (protection = 'implicit_tls' OR protection = 'starttls'
+                               OR protection = 'partial' OR protection = 'cleartext'
+                               OR protection = 'indeterminate'),
     confidence          TEXT,
     starttls_offered    INTEGER NOT NULL DEFAULT 0,
     starttls_requested  INTEGER NOT NULL DEFAULT 0,
@@ -73,7 +77,7 @@ CREATE TABLE messages (
     id              INTEGER PRIMARY KEY,
     session_id      INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
     seq             INTEGER NOT NULL,
-    method          TEXT NOT NULL CHECK (method IN ('DATA', 'BDAT')),
+    method          TEXT NOT NULL CHECK (method = 'DATA' OR method = 'BDAT'),
     mail_from       TEXT,
     rcpt_count      INTEGER NOT NULL DEFAULT 0,
     size            INTEGER NOT NULL DEFAULT 0,
@@ -101,7 +105,8 @@ CREATE TABLE findings (
     message_id INTEGER REFERENCES messages(id) ON DELETE SET NULL,
     kind       TEXT NOT NULL,
     severity   TEXT NOT NULL
-               CHECK (severity IN ('critical', 'high', 'medium', 'low', 'info')),
+               CHECK (severity = 'critical' OR severity = 'high' OR severity = 'medium'
+                      OR severity = 'low' OR severity = 'info'),
     ts         REAL,
     evidence   TEXT
 );

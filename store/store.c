@@ -504,11 +504,76 @@ static void store_release(store_t *s)
     }
 }
 
+/* Opens and configures s->db (no schema work).  immutable: open the file as
+ * an immutable URI (read-only fallback, see store_open).  0 or -1. */
+static int open_handle(store_t *s, const char *path, int immutable)
+{
+    int flags = s->mode == STORE_RO ? SQLITE_OPEN_READONLY
+                                    : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+    char *uri = NULL;
+    int rc;
+
+    if (immutable) {
+        /* "file:" + the path percent-encoded + "?immutable=1". */
+        static const char hex[] = "0123456789ABCDEF";
+        size_t n = strlen(path), k = 0;
+        uri = malloc(5 + 3 * n + 13);
+        if (!uri) {
+            set_err(s, "out of memory");
+            return -1;
+        }
+        memcpy(uri, "file:", 5);
+        k = 5;
+        for (size_t i = 0; i < n; i++) {
+            unsigned char ch = (unsigned char)path[i];
+            if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                (ch >= '0' && ch <= '9') || strchr("/-._~", ch)) {
+                uri[k++] = (char)ch;
+            } else {
+                uri[k++] = '%';
+                uri[k++] = hex[ch >> 4];
+                uri[k++] = hex[ch & 15];
+            }
+        }
+        memcpy(uri + k, "?immutable=1", 13);
+        flags |= SQLITE_OPEN_URI;
+    }
+    rc = sqlite3_open_v2(immutable ? uri : path, &s->db, flags, NULL);
+    free(uri);
+    if (rc != SQLITE_OK) {
+        if (s->db)
+            set_err(s, "cannot open: %s", sqlite3_errmsg(s->db));
+        else
+            set_err(s, "cannot open: out of memory");
+        return -1;
+    }
+    sqlite3_extended_result_codes(s->db, 0);
+    sqlite3_busy_timeout(s->db, 5000);
+    /* The file may come from elsewhere: do not let its schema run code. */
+    sqlite3_db_config(s->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, (int *)NULL);
+    sqlite3_db_config(s->db, SQLITE_DBCONFIG_DEFENSIVE, 1, (int *)NULL);
+    if (s->mode == STORE_RW) {
+        /* WAL may be refused (e.g. some network file systems); the default
+         * rollback journal is still safe, so that is not an error. */
+        sqlite3_exec(s->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
+        if (exec_fixed(s, "PRAGMA synchronous=NORMAL", "set synchronous") < 0)
+            return -1;
+    }
+    return exec_fixed(s, "PRAGMA foreign_keys=ON", "enable foreign keys");
+}
+
+/*
+ * Opens the database (contract in store.h).  Read-only opening of a WAL
+ * database needs its -shm file, which SQLite must create when absent; in
+ * a directory the user cannot write (a report run by an unprivileged user
+ * on the capture service's database) that fails.  When no -wal file
+ * exists either, no writer can be active, so the file is opened again as
+ * immutable.
+ */
 store_t *store_open(const char *path, enum store_mode mode, char *errbuf)
 {
     store_t *s;
     struct stat sb;
-    int flags;
 
     if (errbuf)
         errbuf[0] = '\0';
@@ -530,33 +595,21 @@ store_t *store_open(const char *path, enum store_mode mode, char *errbuf)
         return NULL;
     }
     s->mode = mode;
-    flags = mode == STORE_RO ? SQLITE_OPEN_READONLY
-                             : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
-    if (sqlite3_open_v2(path, &s->db, flags, NULL) != SQLITE_OK) {
-        if (s->db)
-            set_err(s, "cannot open: %s", sqlite3_errmsg(s->db));
-        else
-            set_err(s, "cannot open: out of memory");
-        goto fail;
+    if (open_handle(s, path, 0) == 0 && check_schema(s) == 0)
+        return s;
+    if (mode == STORE_RO && s->db &&
+        (sqlite3_errcode(s->db) == SQLITE_READONLY || sqlite3_errcode(s->db) == SQLITE_CANTOPEN)) {
+        char wal[4200];
+        snprintf(wal, sizeof wal, "%s-wal", path);
+        if (strlen(path) < sizeof wal - 5 && stat(wal, &sb) != 0 && errno == ENOENT) {
+            char first[STORE_ERRBUF_SIZE];
+            snprintf(first, sizeof first, "%s", s->err);
+            store_release(s);
+            if (open_handle(s, path, 1) == 0 && check_schema(s) == 0)
+                return s;
+            snprintf(s->err, sizeof s->err, "%s", first);
+        }
     }
-    sqlite3_extended_result_codes(s->db, 0);
-    sqlite3_busy_timeout(s->db, 5000);
-    /* The file may come from elsewhere: do not let its schema run code. */
-    sqlite3_db_config(s->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, (int *)NULL);
-    sqlite3_db_config(s->db, SQLITE_DBCONFIG_DEFENSIVE, 1, (int *)NULL);
-    if (mode == STORE_RW) {
-        /* WAL may be refused (e.g. some network file systems); the default
-         * rollback journal is still safe, so that is not an error. */
-        sqlite3_exec(s->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
-        if (exec_fixed(s, "PRAGMA synchronous=NORMAL", "set synchronous") < 0)
-            goto fail;
-    }
-    if (exec_fixed(s, "PRAGMA foreign_keys=ON", "enable foreign keys") < 0)
-        goto fail;
-    if (check_schema(s) < 0)
-        goto fail;
-    return s;
-fail:
     if (errbuf)
         snprintf(errbuf, STORE_ERRBUF_SIZE, "%s", s->err);
     store_release(s);
@@ -564,6 +617,7 @@ fail:
     return NULL;
 }
 
+/* Commits what is pending and closes (contract in store.h). */
 int store_close(store_t *s, char *errbuf)
 {
     int rc = 0;
@@ -593,6 +647,7 @@ int store_close(store_t *s, char *errbuf)
     return rc;
 }
 
+/* Keeps a copy of the redaction key; from now on values are tagged. */
 int store_set_redact_key(store_t *s, const uint8_t *key, size_t len)
 {
     uint8_t *k;
@@ -618,6 +673,7 @@ int store_set_redact_key(store_t *s, const uint8_t *key, size_t len)
 
 /* ---- captures --------------------------------------------------------- */
 
+/* Latest capture with this SHA-256: 1 found, 0 not, -1 error. */
 int store_capture_find(store_t *s, const char *sha256, int64_t *id, int *complete)
 {
     sqlite3_stmt *q = stmt(s, ST_CAP_FIND);
@@ -645,6 +701,8 @@ int store_capture_find(store_t *s, const char *sha256, int64_t *id, int *complet
     return found;
 }
 
+/* Deletes a capture; ON DELETE CASCADE removes its sessions, messages,
+ * recipients and findings.  Committed at once. */
 int store_capture_delete(store_t *s, int64_t id)
 {
     sqlite3_stmt *q = stmt(s, ST_CAP_DELETE);
@@ -657,6 +715,7 @@ int store_capture_delete(store_t *s, int64_t id)
     return tx_commit(s);
 }
 
+/* Inserts the capture row as 'interrupted' and commits it at once. */
 int store_capture_begin(store_t *s, const char *source, const char *kind,
                         const char *sha256, int64_t *id)
 {
@@ -689,6 +748,7 @@ int store_capture_begin(store_t *s, const char *source, const char *kind,
     return tx_commit(s);
 }
 
+/* Records the SHA-256 once known (stdin input). */
 int store_capture_set_sha256(store_t *s, int64_t id, const char *sha256)
 {
     sqlite3_stmt *q = stmt(s, ST_CAP_SHA);
@@ -702,6 +762,7 @@ int store_capture_set_sha256(store_t *s, int64_t id, const char *sha256)
     return row_done(s);
 }
 
+/* Fills in counts and status and commits everything pending. */
 int store_capture_finish(store_t *s, int64_t id, const struct store_capture_stats *st,
                          const char *status)
 {
@@ -746,6 +807,7 @@ static void bind_endpoints(sqlite3_stmt *q, int idx, const struct store_endpoint
     sqlite3_bind_int(q, idx + 4, ep->vlan);
 }
 
+/* Inserts a session row (complete = 0); returns its id or -1. */
 int64_t store_session_begin(store_t *s, int64_t capture_id,
                             const struct store_endpoints *ep, double start_ts)
 {
@@ -771,6 +833,7 @@ int64_t store_session_begin(store_t *s, int64_t capture_id,
     return id;
 }
 
+/* Writes every column of the finished session (complete = 1). */
 int store_session_end(store_t *s, int64_t session_id,
                       const struct store_endpoints *ep, const struct mt_session *ms)
 {
@@ -834,6 +897,7 @@ int store_session_end(store_t *s, int64_t session_id,
     return row_done(s);
 }
 
+/* Inserts a message and its recipients (redacted when a key is set). */
 int store_message(store_t *s, int64_t session_id, const struct mt_message *m)
 {
     sqlite3_stmt *q = stmt(s, ST_MSG), *r = stmt(s, ST_RCPT);
@@ -895,6 +959,8 @@ int store_message(store_t *s, int64_t session_id, const struct mt_message *m)
     return 0;
 }
 
+/* Inserts a finding, linked to the message (session_id, msg_seq) when
+ * msg_seq != 0 and that message was stored. */
 int store_finding(store_t *s, int64_t session_id, const struct mt_finding *f)
 {
     sqlite3_stmt *q = stmt(s, ST_FINDING), *l;
@@ -940,21 +1006,25 @@ int store_finding(store_t *s, int64_t session_id, const struct mt_finding *f)
     return row_done(s);
 }
 
+/* Commits the open batch now. */
 int store_flush(store_t *s)
 {
     return tx_commit(s);
 }
 
+/* Last error text of s (valid until the next call). */
 const char *store_errmsg(const store_t *s)
 {
     return s ? s->err : "no store";
 }
 
+/* The SQLite handle, for reports/ (read-only use). */
 struct sqlite3 *store_db(store_t *s)
 {
     return s ? s->db : NULL;
 }
 
+/* The SQLite library version string. */
 const char *store_lib_version(void)
 {
     return sqlite3_libversion();
