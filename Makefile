@@ -50,6 +50,7 @@ CFLAGS  += -std=c11 $(OPT) $(WARN) $(HARDEN) $(SANFL) $(PKG_CFLAGS) -MMD -MP
 LDFLAGS += -pie -Wl,-z,relro,-z,now $(SANFL)
 LDLIBS  += $(PKG_LIBS) -lm
 
+.DEFAULT_GOAL := all
 MODULES = capture dissect store reports
 LIBS    = $(foreach m,$(MODULES),$(BUILD)/lib$(m).a)
 # link order: users before providers
@@ -114,6 +115,11 @@ demo: $(MAILTAP_BIN)
 	@rm -f demo.db demo.db-wal demo.db-shm
 	./$(MAILTAP_BIN) analyze -q -d demo.db tests/pcaps/*.pcap tests/pcaps/*.pcapng
 	./$(MAILTAP_BIN) report -d demo.db
+
+# Throughput and memory benchmark on generated captures (bench/README.md).
+# BENCH_SCALE=small for a quick run; the captures stay in bench/out/.
+bench: $(MAILTAP_BIN)
+	@bash bench/run.sh ./$(MAILTAP_BIN)
 
 # Fuzzing: every parser has a libFuzzer target (tests/fuzz/fuzz_*.c), seeded
 # from tests/pcaps and tests/fuzz/seeds.  FUZZ_TIME seconds per target.
