@@ -92,8 +92,11 @@ capture_t *capture_open_live(const char *ifname, const char *bpf,
  * Reads packets until the end of the file (or capture_break), calling cb.
  * At the end of a file every open flow is ended with CAP_END_EOF.  Returns
  * 0 at the end of input, 1 when interrupted by capture_break (open flows
- * are ended with CAP_END_EOF too), -1 on a read error (errbuf says why;
- * open flows are ended too, so nothing is lost).
+ * are ended with CAP_END_EOF too), 2 when the file ends in the middle of
+ * a record (as when tcpdump is killed: everything before it was analysed,
+ * errbuf says what libpcap saw, the SHA-256 covers the whole file), -1 on
+ * a read error or a corrupt record (errbuf says why; open flows are ended
+ * too, so nothing is lost).
  */
 int capture_run(capture_t *c, const struct cap_callbacks *cb, void *arg,
                 char *errbuf);

@@ -42,6 +42,7 @@ struct capture {
     int fd_is_stdin;
     EVP_MD_CTX *md;
     int read_error;                 /* errno of a failed read(), 0 if none   */
+    int eof_seen;                   /* a read() returned 0 (end of the file) */
     char sha[65];                   /* "" until the whole file was read      */
     uint64_t file_size;
     struct cap_flow_table *ft;
@@ -69,6 +70,8 @@ static ssize_t cookie_read(void *cookie, char *buf, size_t size)
         c->read_error = errno;
         return -1;
     }
+    if (n == 0)
+        c->eof_seen = 1;
     if (n > 0) {
         if (EVP_DigestUpdate(c->md, buf, (size_t)n) != 1) {
             c->read_error = EIO;
@@ -418,7 +421,16 @@ int capture_run(capture_t *c, const struct cap_callbacks *cb, void *arg,
             }
             return 0;
         }
-        /* PCAP_ERROR: corrupt or truncated file, read error, interface gone */
+        /* PCAP_ERROR: corrupt or truncated file, read error, interface gone.
+         * A file that simply ends inside its last record (tcpdump killed)
+         * is not corrupt: everything before it was read. */
+        if (!c->live && !c->read_error && c->eof_seen) {
+            snprintf(errbuf, CAP_ERRBUF_SIZE, "%s", pcap_geterr(c->p));
+            cap_flow_end_all(c->ft, CAP_END_EOF);
+            if (finish_sha(c))
+                c->sha[0] = '\0';
+            return 2;
+        }
         if (c->read_error)
             snprintf(errbuf, CAP_ERRBUF_SIZE, "read error: %s", strerror(c->read_error));
         else

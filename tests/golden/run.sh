@@ -2,7 +2,9 @@
 # run.sh MAILTAP — golden tests: every tests/pcaps/NAME.expected names the
 # capture(s) it covers on its first line ("# input: FILE [FILE...]"); the
 # captures are analysed into a fresh database, dumped with dump.sh, and the
-# dump must equal the expected file (comment lines ignored).
+# dump must equal the expected file (comment lines ignored).  "# exit: N"
+# states analyze's exit status when it is not 0 (a damaged file is exit 1
+# with everything before the damage stored).
 set -u
 mailtap=$1
 here=$(cd "$(dirname "$0")" && pwd)
@@ -17,9 +19,13 @@ for exp in "$pcaps"/*.expected; do
     [ -n "$inputs" ] || inputs="$name.pcap"
     set --
     for f in $inputs; do set -- "$@" "$pcaps/$f"; done
+    want_rc=$(sed -n 's/^# exit: //p' "$exp" | head -n 1)
+    [ -n "$want_rc" ] || want_rc=0
     db=$tmp/$name.db
-    if ! "$mailtap" analyze -q -d "$db" "$@" >"$tmp/$name.out" 2>"$tmp/$name.err"; then
-        echo "FAIL golden $name: analyze failed: $(head -c 300 "$tmp/$name.err")"
+    "$mailtap" analyze -q -d "$db" "$@" >"$tmp/$name.out" 2>"$tmp/$name.err"
+    rc=$?
+    if [ "$rc" != "$want_rc" ]; then
+        echo "FAIL golden $name: analyze exited $rc, want $want_rc: $(head -c 300 "$tmp/$name.err")"
         fail=$((fail + 1)); continue
     fi
     sh "$here/dump.sh" "$db" >"$tmp/$name.got"
