@@ -65,7 +65,7 @@ $(BUILD)/lib$(1).a: $$($(1)_OBJ)
 endef
 $(foreach m,$(MODULES),$(eval $(call module_rules,$(m))))
 
-MAIN_OBJ = $(BUILD)/main.o
+MAIN_OBJ = $(BUILD)/main.o $(BUILD)/events.o
 
 UNIT_SRC  = $(wildcard tests/unit/test_*.c)
 UNIT_BIN  = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))

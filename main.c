@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
@@ -32,11 +33,16 @@
 #include "dissect/dissect.h"
 #include "store/store.h"
 #include "reports/reports.h"
+#include "events.h"
 
 #define EXIT_USAGE 2
 #define REDACT_KEY_MAX 4096
 
 static const uint16_t default_ports[] = { 25, 465, 587 };
+
+/* --ca-file: trust anchors for certificate checks (NULL = system store).
+ * Points into argv, so it outlives every session. */
+static const char *g_ca_file;
 
 /* ------------------------------------------------------------------ */
 /* errors                                                              */
@@ -85,6 +91,25 @@ static void install_stop_signals(void)
     sigaction(SIGTERM, &sa, NULL);
 }
 
+static void on_hup_signal(int sig)
+{
+    (void)sig;
+    ev_request_reopen();
+}
+
+/* --events: SIGHUP reopens the file (log rotation); a reader of standard
+ * output going away must not kill the run (the write error is reported). */
+static void install_event_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_hup_signal;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGHUP, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
 /* ------------------------------------------------------------------ */
 /* the pipeline: capture → dissect → store                             */
 
@@ -103,6 +128,12 @@ struct pipeline {
     uint64_t file_size;
     struct timespec t0, last_progress;
     const char *source;
+    ev_writer_t *ev;            /* --events, NULL when off */
+    /* live capture: periodic commit and status line (live_tick) */
+    int live, status;
+    time_t last_tick;
+    struct timespec last_flush;
+    uint64_t flushed_packets;
 };
 
 struct flow_glue {
@@ -162,6 +193,8 @@ static void sink_message(void *arg, const struct mt_message *m)
         return;
     if (store_message(g->pl->st, g->sid, m) < 0)
         store_failed(g->pl);
+    else
+        ev_message(g->pl->ev, g->pl->capture_id, g->sid, m);
     g->pl->tot.messages++;
     if (m->content_exposed)
         g->pl->tot.cleartext_messages++;
@@ -174,6 +207,8 @@ static void sink_finding(void *arg, const struct mt_finding *f)
         return;
     if (store_finding(g->pl->st, g->sid, f) < 0)
         store_failed(g->pl);
+    else
+        ev_finding(g->pl->ev, g->pl->capture_id, g->sid, f);
     g->pl->tot.findings++;
     if ((unsigned)f->severity <= MT_SEV_CRITICAL)
         g->pl->tot.by_sev[f->severity]++;
@@ -194,6 +229,8 @@ static void sink_session(void *arg, const struct mt_session *s)
     fill_endpoints(g, s->client_side, &ep);
     if (store_session_end(g->pl->st, g->sid, &ep, s) < 0)
         store_failed(g->pl);
+    else
+        ev_session(g->pl->ev, g->pl->capture_id, g->sid, &ep, s);
     g->pl->tot.sessions++;
     if ((unsigned)s->protection <= MT_PROT_IMPLICIT_TLS)
         g->pl->tot.by_prot[s->protection]++;
@@ -204,6 +241,7 @@ static void sink_session(void *arg, const struct mt_session *s)
 static const struct dis_sink glue_sink = { sink_message, sink_finding, sink_session };
 
 static void progress(struct pipeline *pl, int final);
+static void live_tick(struct pipeline *pl);
 
 static void *cb_flow_start(void *arg, const struct cap_flow_info *fi)
 {
@@ -221,19 +259,36 @@ static void *cb_flow_start(void *arg, const struct cap_flow_info *fi)
     p.client_side = fi->client_side;
     p.syn_seen = fi->syn_seen;
     p.ts = fi->ts;
+    p.ca_file = g_ca_file;
     g->dis = dis_session_new(&p, &glue_sink, g);
     if (!g->dis) {
         free(g);
         return NULL;
     }
+    if (pl->live)
+        live_tick(pl);
     return g;
 }
 
-static void cb_data(void *arg, void *flow, int side, const uint8_t *p, size_t len, double ts)
+/* Returns 0: keep delivering (1 would tell capture/ to stop this flow's
+ * bytes; not used yet). */
+static int cb_data(void *arg, void *flow, int side, const uint8_t *p, size_t len, double ts)
 {
     struct flow_glue *g = flow;
+    struct pipeline *pl = arg;
     dis_data(g->dis, side, p, len, ts);
-    progress(arg, 0);
+    if (pl->live) {
+        /* live: the session row exists from the first byte, so a long
+         * connection is visible (complete = 0) while it lasts */
+        if (g->sid == 0 && !flow_unwanted(g))
+            ensure_session_row(g);
+        live_tick(pl);
+    } else {
+        progress(pl, 0);
+    }
+    /* --all-ports: once the dissector knows this is not SMTP, the capture
+     * layer stops reassembling it */
+    return pl->all_ports && !dis_wants_bytes(g->dis);
 }
 
 static void cb_gap(void *arg, void *flow, int side, uint64_t len, double ts)
@@ -253,13 +308,14 @@ static void cb_event(void *arg, void *flow, int side, enum cap_event ev, double 
     case CAP_EV_OVERLAP_CONFLICT: de = DIS_EV_OVERLAP_CONFLICT; break;
     case CAP_EV_TRUNCATED:        de = DIS_EV_TRUNCATED; break;
     case CAP_EV_MIDSTREAM:        de = DIS_EV_MIDSTREAM; break;
+    case CAP_EV_PROTOCOL:         de = DIS_EV_PROTOCOL; break;
     }
     dis_capture_event(g->dis, side, de, ts, detail);
 }
 
 static void cb_flow_end(void *arg, void *flow, enum cap_end_reason r, double ts)
 {
-    (void)arg;
+    struct pipeline *pl = arg;
     struct flow_glue *g = flow;
     enum mt_end_reason mr = MT_END_EOF;
     switch (r) {
@@ -271,6 +327,8 @@ static void cb_flow_end(void *arg, void *flow, enum cap_end_reason r, double ts)
     dis_end(g->dis, mr, ts);
     dis_session_free(g->dis);
     free(g);
+    if (pl->live)
+        live_tick(pl);
 }
 
 static const struct cap_callbacks glue_callbacks = {
@@ -413,6 +471,8 @@ struct analyze_opts {
     const char *db;
     int all_ports, quiet, force;
     const char *redact;
+    const char *events;         /* --events FILE ("-" = stdout) */
+    ev_writer_t *ev;
 };
 
 /* Analyses one input.  Returns 0, 1 on failure, 3 when interrupted. */
@@ -468,6 +528,7 @@ static int analyze_one(store_t *st, const char *path, const struct analyze_opts 
     pl.file_size = capture_file_size(cap);
     pl.progress = !o->quiet && isatty(2);
     pl.all_ports = o->all_ports;
+    pl.ev = o->ev;
     clock_gettime(CLOCK_MONOTONIC, &pl.t0);
     if (store_capture_begin(st, is_stdin ? "-" : path, "file", sha, &pl.capture_id) < 0) {
         err_line("database", "%s", store_errmsg(st));
@@ -490,6 +551,10 @@ static int analyze_one(store_t *st, const char *path, const struct analyze_opts 
         err_line(source, "%s (results up to this point are stored)", errbuf);
         status = "interrupted";
         ret = 1;
+    } else if (rc == 2) {
+        fprintf(stderr, "mailtap: %s: cut short in the middle of a packet (%s); "
+                "everything before it is analysed\n", source, errbuf);
+        rc = 0;
     } else if (rc == 1 || g_stop) {
         status = "interrupted";
         ret = 3;
@@ -517,15 +582,17 @@ static int analyze_one(store_t *st, const char *path, const struct analyze_opts 
     }
     if (pl.tot.store_errors)
         ret = 1;
-    if (!o->quiet)
-        print_summary(stdout, source, &cs, &pl.tot);
+    if (!o->quiet)      /* standard output may be the --events stream */
+        print_summary(o->events && strcmp(o->events, "-") == 0 ? stderr : stdout,
+                      source, &cs, &pl.tot);
     capture_close(cap);
     return ret;
 }
 
 static void help_analyze(FILE *out)
 {
-    fputs("usage: mailtap analyze [-d DB] [--all-ports] [--redact KEYFILE] [--force] [-q] FILE...\n"
+    fputs("usage: mailtap analyze [-d DB] [--all-ports] [--redact KEYFILE] [--force]\n"
+          "                       [--events FILE] [--ca-file FILE] [-q] FILE...\n"
           "\n"
           "Reads pcap and pcapng files ('-' = standard input), follows every SMTP\n"
           "connection on ports 25, 465 and 587 in both directions, and appends sessions,\n"
@@ -537,6 +604,10 @@ static void help_analyze(FILE *out)
           "      --redact KEYFILE  store keyed HMAC tags instead of local parts,\n"
           "                        usernames and subjects (domains kept)\n"
           "      --force           re-analyse files already in the database\n"
+          "      --events FILE     also write each stored session, message and finding\n"
+          "                        as one JSON line to FILE ('-' = standard output)\n"
+          "      --ca-file FILE    trust anchors (PEM) for certificate checks instead of\n"
+          "                        the system store\n"
           "  -q, --quiet           no summary, no progress line\n"
           "  -h, --help            this text\n", out);
 }
@@ -548,11 +619,13 @@ static int cmd_analyze(int argc, char **argv)
         { "all-ports", no_argument, NULL, 'A' },
         { "redact", required_argument, NULL, 'R' },
         { "force", no_argument, NULL, 'F' },
+        { "events", required_argument, NULL, 'E' },
+        { "ca-file", required_argument, NULL, 'C' },
         { "quiet", no_argument, NULL, 'q' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
-    struct analyze_opts o = { "mailtap.db", 0, 0, 0, NULL };
+    struct analyze_opts o = { "mailtap.db", 0, 0, 0, NULL, NULL, NULL };
     int c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "+d:qh", lo, NULL)) != -1) {
@@ -561,6 +634,8 @@ static int cmd_analyze(int argc, char **argv)
         case 'A': o.all_ports = 1; break;
         case 'R': o.redact = optarg; break;
         case 'F': o.force = 1; break;
+        case 'E': o.events = optarg; break;
+        case 'C': g_ca_file = optarg; break;
         case 'q': o.quiet = 1; break;
         case 'h': help_analyze(stdout); return 0;
         default:  return usage_error("analyze", "unknown option or missing argument");
@@ -568,6 +643,9 @@ static int cmd_analyze(int argc, char **argv)
     }
     if (optind >= argc)
         return usage_error("analyze", "no input file");
+    /* the events stream would carry what --redact keeps out of the database */
+    if (o.events && o.redact)
+        return usage_error("analyze", "--events cannot be combined with --redact yet");
 
     uint8_t key[REDACT_KEY_MAX];
     size_t keylen = 0;
@@ -586,6 +664,16 @@ static int cmd_analyze(int argc, char **argv)
         return 1;
     }
     OPENSSL_cleanse(key, sizeof key);
+    if (o.events) {
+        char why[256];
+        o.ev = ev_open(o.events, NULL, why, sizeof why);
+        if (!o.ev) {
+            err_line(o.events, "%s", why);
+            store_close(st, errbuf);
+            return 1;
+        }
+        install_event_signals();
+    }
 
     install_stop_signals();
     int ret = 0;
@@ -599,6 +687,8 @@ static int cmd_analyze(int argc, char **argv)
         if (r)
             ret = 1;
     }
+    if (ev_close(o.ev) < 0)
+        ret = 1;
     if (store_close(st, errbuf) < 0) {
         err_line(o.db, "%s", errbuf);
         ret = 1;
@@ -609,45 +699,221 @@ static int cmd_analyze(int argc, char **argv)
 /* ------------------------------------------------------------------ */
 /* live capture                                                        */
 
-/* Drops root to USER: initgroups, setgid, setuid, then verifies. */
-static int drop_privileges(const char *user)
+/* Wall-clock seconds between commits while capturing, so the database is
+ * useful (readable by report/sessions/findings) while capture runs. */
+#define LIVE_FLUSH_SECONDS 2
+/* Kernel buffer capture/ asks libpcap for (see --buffer-mib). */
+#define LIVE_BUFFER_MIB_DEFAULT 32
+
+/* The status line of a live capture (stderr is a terminal, no -q). */
+static void live_status_line(const struct pipeline *pl, const struct cap_stats *cs, int final)
 {
+    fprintf(stderr, "\r%s: %llu packets, %llu sessions, %llu dropped by the kernel, "
+            "%llu by the interface   ", pl->source, (unsigned long long)cs->packets,
+            (unsigned long long)pl->tot.sessions, (unsigned long long)cs->dropped,
+            (unsigned long long)cs->ifdropped);
+    if (final)
+        fputc('\n', stderr);
+}
+
+/*
+ * Called from the capture callbacks of a live capture; does something at
+ * most once per wall-clock second: reopens the events file when SIGHUP
+ * asked for it, redraws the status line, and every LIVE_FLUSH_SECONDS
+ * commits what is pending together with the capture's counters so far (the
+ * capture row stays 'interrupted' until the capture ends).
+ *
+ * Nothing calls it while no packet arrives: capture_run() has no idle
+ * callback yet (see the issue report), so on a silent link the last
+ * sessions are committed with the next packet or at the end.
+ */
+static void live_tick(struct pipeline *pl)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+    if (now.tv_sec == pl->last_tick)
+        return;
+    pl->last_tick = now.tv_sec;
+    ev_poll(pl->ev);
+    struct cap_stats cs;
+    capture_stats(pl->cap, &cs);
+    if (pl->status)
+        live_status_line(pl, &cs, 0);
+    if (now.tv_sec - pl->last_flush.tv_sec < LIVE_FLUSH_SECONDS)
+        return;
+    pl->last_flush = now;
+    if (cs.packets == pl->flushed_packets)
+        return;
+    pl->flushed_packets = cs.packets;
+    struct store_capture_stats ss;
+    stats_to_store(&cs, &ss);
+    if (store_capture_finish(pl->st, pl->capture_id, &ss, "interrupted") < 0)
+        store_failed(pl);
+}
+
+/* The account packets are parsed under (-Z USER). */
+struct run_as {
+    char name[256];
+    uid_t uid;
+    gid_t gid;
+};
+
+static int lookup_user(const char *user, struct run_as *ra)
+{
+    errno = 0;
     struct passwd *pw = getpwnam(user);
     if (!pw) {
-        err_line("capture", "no such user: %s", user);
+        int e = errno;      /* getpwnam(3): these mean "not found" */
+        int absent = e == 0 || e == ENOENT || e == ESRCH || e == EBADF || e == EPERM;
+        err_line("capture", "-Z %s: %s", user, absent ? "no such user" : strerror(e));
         return -1;
     }
-    if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 ||
-        setuid(pw->pw_uid) < 0) {
-        err_line("capture", "cannot drop privileges to %s: %s", user, strerror(errno));
+    if (strlen(pw->pw_name) >= sizeof ra->name) {
+        err_line("capture", "-Z %s: user name too long", user);
         return -1;
     }
-    if (pw->pw_uid != 0 && (geteuid() == 0 || getuid() == 0 || setuid(0) == 0)) {
-        err_line("capture", "privileges were not dropped");
+    snprintf(ra->name, sizeof ra->name, "%s", pw->pw_name);
+    ra->uid = pw->pw_uid;
+    ra->gid = pw->pw_gid;
+    return 0;
+}
+
+/*
+ * Drops root to the user: supplementary groups (initgroups), then real,
+ * effective and saved gid, then uid; then verifies that all six ids are the
+ * user's and that root can not be regained.  Returns 0, or -1 with the
+ * error printed (the caller must then exit without parsing a packet).
+ */
+static int drop_privileges(const struct run_as *ra)
+{
+    if (initgroups(ra->name, ra->gid) < 0 || setresgid(ra->gid, ra->gid, ra->gid) < 0 ||
+        setresuid(ra->uid, ra->uid, ra->uid) < 0) {
+        err_line("capture", "cannot drop privileges to %s: %s", ra->name, strerror(errno));
+        return -1;
+    }
+    uid_t ru, eu, su;
+    gid_t rg, eg, sg;
+    if (getresuid(&ru, &eu, &su) < 0 || getresgid(&rg, &eg, &sg) < 0 ||
+        ru != ra->uid || eu != ra->uid || su != ra->uid ||
+        rg != ra->gid || eg != ra->gid || sg != ra->gid ||
+        (ra->uid != 0 && (setuid(0) == 0 || seteuid(0) == 0)) ||
+        (ra->gid != 0 && (setgid(0) == 0 || setegid(0) == 0))) {
+        err_line("capture", "privileges were not dropped to %s", ra->name);
         return -1;
     }
     return 0;
 }
 
+/*
+ * Gives the database file to the capture user before privileges are
+ * dropped, creating it (0640) when missing, so it stays writable afterwards
+ * (SQLite, running as root, then gives the -wal and -shm it creates to the
+ * owner of the database too).  Only a regular file is given away, never
+ * through a symbolic link, and an existing non-empty file only when it
+ * starts with the SQLite header (anything else is left for store_open to
+ * refuse).  Must run before store_open: closing a descriptor of the file
+ * would drop SQLite's POSIX locks on it.  Returns 0 or -1 (printed).
+ */
+static int give_db_to_user(const char *path, const struct run_as *ra)
+{
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        if (errno != EEXIST) {
+            err_line(path, "%s", strerror(errno));
+            return -1;
+        }
+        fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0) {
+            err_line(path, "%s", errno == ELOOP
+                     ? "is a symbolic link: give the real path when using -Z"
+                     : strerror(errno));
+            return -1;
+        }
+        struct stat sb;
+        if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+            err_line(path, "not a regular file");
+            close(fd);
+            return -1;
+        }
+        char hdr[16];
+        if (sb.st_size > 0 && (pread(fd, hdr, sizeof hdr, 0) != (ssize_t)sizeof hdr ||
+                               memcmp(hdr, "SQLite format 3", sizeof hdr) != 0)) {
+            close(fd);
+            return 0;
+        }
+    }
+    if (fchown(fd, ra->uid, ra->gid) < 0) {
+        err_line(path, "cannot give it to %s: %s", ra->name, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    close(fd);
+    return 0;
+}
+
+/* After store_open: gives DB-wal and DB-shm to the user when they exist
+ * and are not (e.g. left by an earlier run as root).  By path, without
+ * opening them (see above); lchown never follows a symbolic link. */
+static int give_db_sidecars(const char *db, const struct run_as *ra)
+{
+    static const char *const sfx[] = { "-wal", "-shm" };
+    char path[4096];
+    for (size_t i = 0; i < sizeof sfx / sizeof sfx[0]; i++) {
+        struct stat sb;
+        if ((size_t)snprintf(path, sizeof path, "%s%s", db, sfx[i]) >= sizeof path)
+            continue;
+        if (lstat(path, &sb) < 0 || !S_ISREG(sb.st_mode) ||
+            (sb.st_uid == ra->uid && sb.st_gid == ra->gid))
+            continue;
+        if (lchown(path, ra->uid, ra->gid) < 0) {
+            err_line(path, "cannot give it to %s: %s", ra->name, strerror(errno));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* capture/ puts the interface name in front of most of its messages. */
+static const char *without_prefix(const char *msg, const char *iface)
+{
+    size_t n = strlen(iface);
+    if (strncmp(msg, iface, n) == 0 && msg[n] == ':' && msg[n + 1] == ' ')
+        return msg + n + 2;
+    return msg;
+}
+
 static void help_capture(FILE *out)
 {
     fputs("usage: mailtap capture -i IFACE [-d DB] [-f BPF] [--all-ports] [-Z USER]\n"
-          "                       [--duration SECONDS] [--allow-root] [-q]\n"
+          "                       [--duration SECONDS] [--events FILE] [--buffer-mib N]\n"
+          "                       [--allow-root] [-q]\n"
           "\n"
-          "Live capture on a span/mirror port.  Opens the interface and the database,\n"
-          "drops privileges to USER, then follows SMTP connections until SIGINT/SIGTERM\n"
-          "or --duration, storing every session (open ones are finished at the end).\n"
+          "Live capture on a span/mirror port (promiscuous, full packets).  Opens the\n"
+          "interface and the database, drops privileges to USER, then follows SMTP\n"
+          "connections until SIGINT/SIGTERM or --duration, storing each session when\n"
+          "it ends (open ones are finished at the end) and committing every few\n"
+          "seconds, so the database can be read while capture runs.\n"
           "\n"
           "  -i, --interface IFACE   interface to capture on\n"
-          "  -d, --db DB             database file (default ./mailtap.db)\n"
-          "  -f, --filter BPF        capture filter (default: tcp port 25 or tcp port 465\n"
-          "                          or tcp port 587)\n"
+          "  -d, --db DB             database file (default ./mailtap.db); with -Z it is\n"
+          "                          created if missing and given to USER\n"
+          "  -f, --filter BPF        capture filter, replacing the default (tcp port 25 or\n"
+          "                          tcp port 465 or tcp port 587); connections are still\n"
+          "                          followed on those ports only unless --all-ports\n"
           "      --all-ports         capture all TCP and find SMTP by content\n"
-          "  -Z, --user USER         drop privileges to USER after opening\n"
+          "  -Z, --user USER         drop privileges to USER after opening (needs root)\n"
           "      --duration SECONDS  stop after this many seconds\n"
-          "      --allow-root        parse packets as root when started as root without -Z\n"
-          "  -q, --quiet             no status line\n"
-          "  -h, --help              this text\n", out);
+          "      --events FILE       also write each stored session, message and finding\n"
+          "                          as one JSON line to FILE ('-' = standard output);\n"
+          "                          SIGHUP reopens FILE (log rotation)\n"
+          "      --buffer-mib N      kernel capture buffer in MiB (default 32)\n"
+          "      --allow-root        allow parsing packets as root (no -Z, or -Z root)\n"
+          "      --ca-file FILE      trust anchors (PEM) for certificate checks\n"
+          "  -q, --quiet             no status line, no summary\n"
+          "  -h, --help              this text\n"
+          "\n"
+          "Without root: run as an ordinary user holding CAP_NET_RAW and CAP_NET_ADMIN\n"
+          "(systemd AmbientCapabilities, or setcap) and leave out -Z.\n", out);
 }
 
 static int cmd_capture(int argc, char **argv)
@@ -659,13 +925,18 @@ static int cmd_capture(int argc, char **argv)
         { "all-ports", no_argument, NULL, 'A' },
         { "user", required_argument, NULL, 'Z' },
         { "duration", required_argument, NULL, 'D' },
+        { "events", required_argument, NULL, 'E' },
+        { "buffer-mib", required_argument, NULL, 'B' },
         { "allow-root", no_argument, NULL, 'R' },
+        { "ca-file", required_argument, NULL, 'C' },
         { "quiet", no_argument, NULL, 'q' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
     const char *iface = NULL, *db = "mailtap.db", *bpf = NULL, *user = NULL;
+    const char *events = NULL;
     int all_ports = 0, quiet = 0, allow_root = 0;
+    long buffer_mib = LIVE_BUFFER_MIB_DEFAULT;
     double duration = 0;
     int c;
     opterr = 0;
@@ -680,10 +951,20 @@ static int cmd_capture(int argc, char **argv)
             char *end;
             errno = 0;
             duration = strtod(optarg, &end);
-            if (errno || *end || duration <= 0)
+            if (errno || *end || end == optarg || !(duration > 0) || duration > 1e9)
                 return usage_error("capture", "--duration needs a positive number of seconds");
             break;
         }
+        case 'E': events = optarg; break;
+        case 'B': {
+            char *end;
+            errno = 0;
+            buffer_mib = strtol(optarg, &end, 10);
+            if (errno || *end || end == optarg || buffer_mib < 1 || buffer_mib > 65536)
+                return usage_error("capture", "--buffer-mib needs a number of MiB from 1 to 65536");
+            break;
+        }
+        case 'C': g_ca_file = optarg; break;
         case 'R': allow_root = 1; break;
         case 'q': quiet = 1; break;
         case 'h': help_capture(stdout); return 0;
@@ -694,12 +975,35 @@ static int cmd_capture(int argc, char **argv)
         return usage_error("capture", "-i IFACE is required");
     if (optind < argc)
         return usage_error("capture", "unexpected argument");
-    if (geteuid() == 0 && !user && !allow_root) {
+
+    /* Who parses the packets.  Never root unless asked for explicitly. */
+    struct run_as ra;
+    int dropping = 0;
+    if (user) {
+        if (lookup_user(user, &ra) < 0)
+            return EXIT_USAGE;
+        if (ra.uid == 0 && !allow_root) {
+            err_line("capture", "-Z %s would parse packets as root: give an unprivileged "
+                     "user (or --allow-root)", user);
+            return EXIT_USAGE;
+        }
+        if (geteuid() != 0 && geteuid() != ra.uid) {
+            err_line("capture", "-Z %s needs root (or run as %s with CAP_NET_RAW, without -Z)",
+                     user, user);
+            return 1;
+        }
+        dropping = geteuid() == 0 && ra.uid != 0;
+    } else if (geteuid() == 0 && !allow_root) {
         err_line("capture", "refusing to parse packets as root: give -Z USER "
                  "(or --allow-root)");
         return EXIT_USAGE;
     }
+    if (buffer_mib != LIVE_BUFFER_MIB_DEFAULT)
+        fprintf(stderr, "mailtap: capture: --buffer-mib is not passed to libpcap by this "
+                "build yet; the kernel buffer stays %d MiB\n", LIVE_BUFFER_MIB_DEFAULT);
+    int events_on_stdout = events && strcmp(events, "-") == 0;
 
+    /* 1. open the interface (root or CAP_NET_RAW) */
     struct cap_config cfg;
     memset(&cfg, 0, sizeof cfg);
     cfg.ports = default_ports;
@@ -708,7 +1012,12 @@ static int cmd_capture(int argc, char **argv)
     char errbuf[CAP_ERRBUF_SIZE] = "";
     capture_t *cap = capture_open_live(iface, bpf, &cfg, errbuf);
     if (!cap) {
-        err_line(iface, "%s", errbuf);
+        err_line(iface, "%s", without_prefix(errbuf, iface));
+        return 1;
+    }
+    /* 2. the database (and the events file), made writable by USER */
+    if (dropping && give_db_to_user(db, &ra) < 0) {
+        capture_close(cap);
         return 1;
     }
     char serr[STORE_ERRBUF_SIZE] = "";
@@ -718,50 +1027,107 @@ static int cmd_capture(int argc, char **argv)
         capture_close(cap);
         return 1;
     }
-    if (user && drop_privileges(user) < 0) {
-        store_close(st, serr);
-        capture_close(cap);
-        return 1;
+    int failed = dropping && give_db_sidecars(db, &ra) < 0;
+    ev_writer_t *ev = NULL;
+    if (!failed && events) {
+        char why[256];
+        int created = 0;
+        ev = ev_open(events, &created, why, sizeof why);
+        if (!ev) {
+            err_line(events, "%s", why);
+            failed = 1;
+        } else if (dropping && created && ev_chown(ev, ra.uid, ra.gid) < 0) {
+            err_line(events, "cannot give it to %s: %s", ra.name, strerror(errno));
+            failed = 1;
+        }
+    }
+    /* 3. drop privileges, before the first packet is parsed */
+    if (!failed && dropping && drop_privileges(&ra) < 0)
+        failed = 1;
+    if (!failed && geteuid() == 0 && !allow_root) {
+        err_line("capture", "still running as root after start-up");
+        failed = 1;
     }
 
     struct pipeline pl;
     memset(&pl, 0, sizeof pl);
     pl.st = st;
     pl.cap = cap;
-    pl.source = iface;
     pl.all_ports = all_ports;
-    (void)quiet;
+    pl.ev = ev;
+    pl.live = 1;
+    pl.status = !quiet && isatty(2);
     char source[300];
     snprintf(source, sizeof source, "live:%s", iface);
-    if (store_capture_begin(st, source, "live", "", &pl.capture_id) < 0) {
-        err_line("database", "%s", store_errmsg(st));
+    pl.source = source;
+    /* the first write is made as USER: a database USER can not write
+     * fails here, not after hours of capture */
+    if (!failed && store_capture_begin(st, source, "live", "", &pl.capture_id) < 0) {
+        err_line(db, "%s%s%s", store_errmsg(st), dropping ? "; it must be writable by " : "",
+                 dropping ? ra.name : "");
+        failed = 1;
+    }
+    if (failed) {
+        ev_close(ev);
         store_close(st, serr);
         capture_close(cap);
         return 1;
     }
-    install_stop_signals();
-    if (duration > 0) {
-        signal(SIGALRM, on_stop_signal);
-        alarm((unsigned)(duration + 0.999));
-    }
+
+    /* 4. capture until a signal or --duration */
     g_capture = cap;
+    install_stop_signals();
+    install_event_signals();    /* SIGHUP (systemctl reload) must not end it */
+    struct itimerval itv;
+    memset(&itv, 0, sizeof itv);
+    if (duration > 0) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_stop_signal;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGALRM, &sa, NULL);
+        itv.it_value.tv_sec = (time_t)duration;
+        itv.it_value.tv_usec = (suseconds_t)((duration - (double)(time_t)duration) * 1e6);
+        if (itv.it_value.tv_sec == 0 && itv.it_value.tv_usec == 0)
+            itv.it_value.tv_usec = 1;
+        setitimer(ITIMER_REAL, &itv, NULL);
+    }
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+    pl.last_flush = now;
+    pl.last_tick = now.tv_sec;
     int rc = capture_run(cap, &glue_callbacks, &pl, errbuf);
     g_capture = NULL;
+    memset(&itv, 0, sizeof itv);
+    setitimer(ITIMER_REAL, &itv, NULL);
+
+    /* 5. the capture row, complete with pcap's counters */
     struct cap_stats cs;
     capture_stats(cap, &cs);
+    if (pl.status)
+        live_status_line(&pl, &cs, 1);
     struct store_capture_stats ss;
     stats_to_store(&cs, &ss);
     int ret = 0;
     if (rc < 0) {
-        err_line(iface, "%s", errbuf);
+        err_line(iface, "%s (capture stopped; what was seen is stored)",
+                 without_prefix(errbuf, iface));
         ret = 1;
     }
-    if (store_capture_finish(st, pl.capture_id, &ss, "complete") < 0) {
+    if (store_capture_finish(st, pl.capture_id, &ss, rc < 0 ? "interrupted" : "complete") < 0) {
         err_line("database", "%s", store_errmsg(st));
         ret = 1;
     }
-    if (!quiet)
-        print_summary(stdout, source, &cs, &pl.tot);
+    if (pl.tot.store_errors)
+        ret = 1;
+    if (!quiet) {
+        FILE *out = events_on_stdout ? stderr : stdout;
+        print_summary(out, source, &cs, &pl.tot);
+        fprintf(out, "%s: %llu dropped by the kernel, %llu by the interface\n", source,
+                (unsigned long long)cs.dropped, (unsigned long long)cs.ifdropped);
+    }
+    if (ev_close(ev) < 0)
+        ret = 1;
     if (store_close(st, serr) < 0) {
         err_line(db, "%s", serr);
         ret = 1;

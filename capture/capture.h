@@ -7,6 +7,11 @@
  *   flow_start -> data / gap / event ... -> flow_end
  * In-order payload is handed straight from the packet buffer (no copy);
  * pointers are borrowed for the call only.
+ *
+ * With cfg->all_ports, flows on ports not in cfg->ports are classified by
+ * nDPI from their first packets (only until it decides) and the verdict is
+ * reported once as CAP_EV_PROTOCOL.  The consumer may stop the bytes of any
+ * flow by returning 1 from data().
  */
 #ifndef MAILTAP_CAPTURE_H
 #define MAILTAP_CAPTURE_H
@@ -34,7 +39,18 @@ enum cap_end_reason { CAP_END_FIN, CAP_END_RST, CAP_END_TIMEOUT, CAP_END_EOF };
 enum cap_event {
     CAP_EV_OVERLAP_CONFLICT,    /* a retransmission carried different bytes  */
     CAP_EV_TRUNCATED,           /* snaplen cut this direction's payload      */
-    CAP_EV_MIDSTREAM            /* first packet of the flow was not a SYN    */
+    CAP_EV_MIDSTREAM,           /* first packet of the flow was not a SYN    */
+    /* What nDPI says the flow is.  Only with cfg->all_ports, only for flows
+     * where neither port is in cfg->ports, at most once per flow, before
+     * any data/gap/event caused by the packet that decided it.  detail =
+     * the name as ndpi_protocol2name gives it: "SMTP", "SMTPS", "TLS",
+     * "HTTP", "TLS.Google", ..., or "Unknown" (nDPI gave up after
+     * CAP_NDPI_MAX_PACKETS packets with payload, see capture/ndpi_int.h,
+     * or nDPI is unavailable).  A flow that ends undecided gets it just
+     * before flow_end (nDPI's guess); a flow that carried no payload, or
+     * whose data() returned 1 first, never gets it.  side = the sender of
+     * the deciding packet. */
+    CAP_EV_PROTOCOL
 };
 
 /* Which flows are wanted.  A flow is tracked when either port is in ports[]
@@ -51,7 +67,14 @@ struct cap_callbacks {
     /* Returns the consumer's handle for the flow, or NULL to ignore it (its
      * packets are then skipped cheaply until the flow ends). */
     void *(*flow_start)(void *arg, const struct cap_flow_info *fi);
-    void (*data)(void *arg, void *flow, int side, const uint8_t *p, size_t len, double ts);
+    /* In-order bytes of one side.  Returns 0 to keep receiving the flow, or
+     * 1 when the consumer wants no more of its bytes: capture then stops
+     * reassembling both directions (queued bytes and history are released,
+     * later packets are not copied or compared) but keeps following the
+     * connection, so that flow_end still comes exactly once at its end.
+     * After a 1, no data, gap or event of that flow is called again (not
+     * even for bytes of the same packet): only flow_end. */
+    int (*data)(void *arg, void *flow, int side, const uint8_t *p, size_t len, double ts);
     void (*gap)(void *arg, void *flow, int side, uint64_t len, double ts);
     /* detail: short NUL-terminated text made by capture/ (may be NULL). */
     void (*event)(void *arg, void *flow, int side, enum cap_event ev, double ts,

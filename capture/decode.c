@@ -206,6 +206,8 @@ static int dec_ip4(struct span_in s, struct cap_pkt *out)
     if (bound_dgram(s.len, tot, s.missing, &cap, &miss))
         return CAP_DEC_BAD;
     out->family = 4;
+    out->l3 = s.p;
+    out->l3_len = cap;
     memset(out->src, 0, sizeof out->src);
     memset(out->dst, 0, sizeof out->dst);
     memcpy(out->src, s.p + 12, 4);
@@ -244,6 +246,8 @@ static int dec_ip6(struct span_in s, struct cap_pkt *out)
     if (bound_dgram(s.len, plen ? (size_t)plen + 40u : 0, s.missing, &cap, &miss))
         return CAP_DEC_BAD;
     out->family = 6;
+    out->l3 = s.p;
+    out->l3_len = cap;
     memcpy(out->src, s.p + 8, 16);
     memcpy(out->dst, s.p + 24, 16);
     l4.p = s.p + 40;
@@ -363,9 +367,40 @@ int cap_decode_l4(struct cap_pkt *out, uint8_t proto, const uint8_t *p,
     s.p = p;
     s.len = p ? len : 0;
     s.missing = 0;
+    out->l3 = NULL;
+    out->l3_len = 0;
     if (out->family == 6)
         return walk6(proto, s, 0, out);
     if (proto != IPP_TCP)
         return CAP_DEC_NONTCP;
     return dec_tcp(s, out);
+}
+
+size_t cap_decode_rebuild_l3(const struct cap_pkt *out, uint8_t proto,
+                             const uint8_t *p, size_t len, uint8_t *buf)
+{
+    size_t hl = out->family == 6 ? 40u : 20u;
+
+    if (p == NULL || len > CAP_L3_MAX - hl || (out->family != 4 && out->family != 6))
+        return 0;
+    memset(buf, 0, hl);
+    if (out->family == 4) {
+        buf[0] = 0x45;
+        buf[2] = (uint8_t)((hl + len) >> 8);
+        buf[3] = (uint8_t)(hl + len);
+        buf[8] = 64;
+        buf[9] = proto;
+        memcpy(buf + 12, out->src, 4);
+        memcpy(buf + 16, out->dst, 4);
+    } else {
+        buf[0] = 0x60;
+        buf[4] = (uint8_t)(len >> 8);
+        buf[5] = (uint8_t)len;
+        buf[6] = proto;
+        buf[7] = 64;
+        memcpy(buf + 8, out->src, 16);
+        memcpy(buf + 24, out->dst, 16);
+    }
+    memcpy(buf + hl, p, len);
+    return hl + len;
 }

@@ -51,6 +51,9 @@ struct cap_pkt {
     const uint8_t *payload;     /* captured TCP payload                      */
     size_t payload_len;         /* bytes at payload                          */
     size_t payload_missing;     /* payload bytes on the wire, not captured   */
+    const uint8_t *l3;          /* the IP header (nDPI wants the datagram);  */
+    size_t l3_len;              /* captured bytes of the datagram from l3    */
+                                /* (NULL/0 after cap_decode_l4)              */
     struct {                    /* valid when CAP_DEC_FRAG was returned      */
         uint32_t id;            /* IPv4 id (16 bit) or IPv6 id (32 bit)      */
         uint32_t off;           /* byte offset of this fragment              */
@@ -72,11 +75,26 @@ int cap_decode(enum cap_link link, const uint8_t *pkt, size_t caplen,
 /*
  * Decodes a reassembled datagram's upper-layer bytes p[0 .. len) whose
  * protocol (IPv4) or first next-header (IPv6) is proto.  out already holds
- * family, addresses and vlan; the TCP fields are filled.  Returns enum
- * cap_dec (never CAP_DEC_FRAG: a nested fragment header is CAP_DEC_BAD).
+ * family, addresses and vlan; the TCP fields are filled, l3 is cleared
+ * (the caller may point it at a rebuilt datagram: cap_decode_rebuild_l3).
+ * Returns enum cap_dec (never CAP_DEC_FRAG: a nested fragment header is
+ * CAP_DEC_BAD).
  */
 int cap_decode_l4(struct cap_pkt *out, uint8_t proto, const uint8_t *p,
                   size_t len);
+
+/* Largest datagram handed to nDPI (its length argument is 16 bits). */
+#define CAP_L3_MAX 65535u
+
+/*
+ * Rebuilds a whole unfragmented datagram from a reassembled one, for nDPI:
+ * a plain IPv4 (20 bytes) or IPv6 (40 bytes) header from out's family and
+ * addresses, next protocol proto, then p[0 .. len).  Writes into buf
+ * (CAP_L3_MAX bytes) and returns the datagram length, or 0 when it would
+ * not fit.  Header + payload stay below 64 KiB so the length fields hold.
+ */
+size_t cap_decode_rebuild_l3(const struct cap_pkt *out, uint8_t proto,
+                             const uint8_t *p, size_t len, uint8_t *buf);
 
 /* ---- fragment reassembly (frag.c) ------------------------------------- */
 

@@ -8,11 +8,18 @@
  * the output order never depends on the hash key.
  *
  * Entry states: OPEN (consumer handle + reassembly state), IGNORED (the
- * consumer returned NULL: only FIN/RST/ISN are followed), CLOSED (ended by
- * FIN or RST: kept as a tombstone that absorbs late packets until a new SYN
- * with a different ISN reuses the 4-tuple, or until it is idle).
+ * consumer returned NULL: only FIN/RST/ISN are followed), UNWANTED (data()
+ * returned 1: reassembly state released, only FIN/RST/ISN and the time are
+ * followed, flow_end still comes at the end), CLOSED (ended by FIN or RST:
+ * kept as a tombstone that absorbs late packets until a new SYN with a
+ * different ISN reuses the 4-tuple, or until it is idle).
+ *
+ * All-ports mode: an OPEN flow with neither port in the list is classified
+ * by nDPI (ndpi_int.h) from its packets with payload, before they are
+ * reassembled, until nDPI decides; then CAP_EV_PROTOCOL and never again.
  */
 #include "capture/flow_int.h"
+#include "capture/ndpi_int.h"
 #include "capture/reasm_int.h"
 
 #include <stdlib.h>
@@ -27,7 +34,10 @@
  * buckets still work). */
 #define FLOW_MAX_BUCKETS  (1u << 22)
 
-enum { FS_OPEN, FS_IGNORED, FS_CLOSED };
+enum { FS_OPEN, FS_IGNORED, FS_CLOSED, FS_UNWANTED };
+
+/* Classification of an open flow by nDPI. */
+enum { CLS_NONE, CLS_PENDING, CLS_DONE };
 
 /* Canonical key: endpoint a is the lower (address, port). */
 struct flow_key {
@@ -42,6 +52,9 @@ struct flow_key {
 struct flow_data {
     struct flow_data *next_free;
     struct cap_reasm_dir dir[2];
+    struct cap_ndpi_flow ndpi;      /* nDPI state while CLS_PENDING          */
+    uint8_t stop;                   /* data() returned 1                     */
+    uint8_t classify;               /* CLS_*                                 */
 };
 
 struct flow {
@@ -50,11 +63,11 @@ struct flow {
     struct flow_key key;
     uint64_t hash;
     double last_ts;
-    void *handle;                   /* consumer's handle when FS_OPEN        */
+    void *handle;                   /* consumer's handle (OPEN, UNWANTED)    */
     struct flow_data *fd;           /* when FS_OPEN                          */
     uint32_t isn[2];                /* per side, when has_isn                */
     uint8_t has_isn[2];
-    uint8_t fin[2];                 /* FIN seen per side (ignored flows)     */
+    uint8_t fin[2];                 /* FIN seen per side                     */
     uint8_t side0_is_a;             /* side 0 is key endpoint a              */
     uint8_t state;
     uint8_t syn_seen;
@@ -78,6 +91,7 @@ struct cap_flow_table {
     struct flow_slab *slabs;
     struct flow_data *free_fd;
     struct cap_reasm_pool *pool;
+    struct cap_ndpi *ndpi;          /* all-ports: made when first needed     */
     const struct cap_callbacks *cb;
     void *arg;
     struct cap_stats *st;
@@ -175,6 +189,7 @@ void cap_flow_table_free(struct cap_flow_table *ft)
         if (f->fd) {
             cap_reasm_release(ft->pool, &f->fd->dir[0]);
             cap_reasm_release(ft->pool, &f->fd->dir[1]);
+            cap_ndpi_flow_release(&f->fd->ndpi);
             free(f->fd);
         }
     for (fd = ft->free_fd; fd; fd = nfd) {
@@ -186,6 +201,7 @@ void cap_flow_table_free(struct cap_flow_table *ft)
         free(s);
     }
     cap_reasm_pool_free(ft->pool);
+    cap_ndpi_free(ft->ndpi);
     free(ft->buckets);
     free(ft);
 }
@@ -216,6 +232,11 @@ size_t cap_flow_count(const struct cap_flow_table *ft)
 size_t cap_flow_pool_in_use(const struct cap_flow_table *ft)
 {
     return cap_reasm_pool_in_use(ft->pool);
+}
+
+size_t cap_flow_hist_in_use(const struct cap_flow_table *ft)
+{
+    return cap_reasm_pool_hist_in_use(ft->pool);
 }
 
 /* Builds the canonical key of pk; *src_is_a tells which endpoint pk's
@@ -299,7 +320,7 @@ static void touch(struct cap_flow_table *ft, struct flow *f, double ts)
 }
 
 /* Unlinks f from the hash and LRU and puts it on the free list.  f must
- * not be FS_OPEN (end it first). */
+ * not be FS_OPEN or FS_UNWANTED (end it first). */
 static void remove_flow(struct cap_flow_table *ft, struct flow *f)
 {
     struct flow **pp = &ft->buckets[f->hash & ft->mask];
@@ -324,7 +345,45 @@ static struct cap_reasm_out out_for(const struct cap_flow_table *ft, const struc
     o.arg = ft->arg;
     o.flow = f->handle;
     o.side = side;
+    o.stop = f->fd ? &f->fd->stop : NULL;
     return o;
+}
+
+/* Reports nDPI's verdict name for an open flow (unless the consumer wants
+ * no more of it). */
+static void emit_protocol(struct cap_flow_table *ft, struct flow *f, int side, double ts,
+                          const char *name)
+{
+    if (ft->cb && ft->cb->event && !f->fd->stop)
+        ft->cb->event(ft->arg, f->handle, side, CAP_EV_PROTOCOL, ts, name);
+}
+
+/* Gives nDPI a packet with payload of a flow being classified; reports the
+ * verdict once nDPI has one. */
+static void classify(struct cap_flow_table *ft, struct flow *f, int side,
+                     const struct cap_pkt *pk, double ts)
+{
+    char name[CAP_NDPI_NAME_MAX];
+
+    if (f->fd->classify != CLS_PENDING || pk->payload_len == 0 || pk->l3 == NULL)
+        return;
+    if (ft->ndpi == NULL)
+        ft->ndpi = cap_ndpi_new();      /* NULL (OOM): decided as Unknown */
+    if (!cap_ndpi_feed(ft->ndpi, &f->fd->ndpi, pk->l3, pk->l3_len, ts, name))
+        return;
+    f->fd->classify = CLS_DONE;
+    emit_protocol(ft, f, side, ts, name);
+}
+
+/* Returns a flow's reassembly state to the free list. */
+static void recycle_fd(struct cap_flow_table *ft, struct flow *f)
+{
+    cap_reasm_release(ft->pool, &f->fd->dir[0]);
+    cap_reasm_release(ft->pool, &f->fd->dir[1]);
+    cap_ndpi_flow_release(&f->fd->ndpi);
+    f->fd->next_free = ft->free_fd;
+    ft->free_fd = f->fd;
+    f->fd = NULL;
 }
 
 /* Ends an open flow: delivers what is deliverable, reports the remaining
@@ -334,22 +393,42 @@ static void end_flow(struct cap_flow_table *ft, struct flow *f, enum cap_end_rea
                      double ts)
 {
     struct cap_reasm_out o0, o1;
+    char name[CAP_NDPI_NAME_MAX];
 
+    if (f->state == FS_UNWANTED) {      /* nothing left to deliver */
+        if (ft->cb && ft->cb->flow_end)
+            ft->cb->flow_end(ft->arg, f->handle, r, ts);
+        f->handle = NULL;
+        f->state = FS_CLOSED;
+        return;
+    }
     if (f->state != FS_OPEN)
         return;
+    if (f->fd->classify == CLS_PENDING) {   /* undecided: nDPI's guess */
+        f->fd->classify = CLS_DONE;
+        if (!f->fd->stop && cap_ndpi_giveup(ft->ndpi, &f->fd->ndpi, name))
+            emit_protocol(ft, f, 0, ts, name);
+    }
     o0 = out_for(ft, f, 0);
     o1 = out_for(ft, f, 1);
     cap_reasm_flush(ft->pool, &f->fd->dir[0], &o0, ts);
     cap_reasm_flush(ft->pool, &f->fd->dir[1], &o1, ts);
     if (ft->cb && ft->cb->flow_end)
         ft->cb->flow_end(ft->arg, f->handle, r, ts);
-    cap_reasm_release(ft->pool, &f->fd->dir[0]);
-    cap_reasm_release(ft->pool, &f->fd->dir[1]);
-    f->fd->next_free = ft->free_fd;
-    ft->free_fd = f->fd;
-    f->fd = NULL;
+    recycle_fd(ft, f);
     f->handle = NULL;
     f->state = FS_CLOSED;
+}
+
+/* The consumer wants no more bytes of open flow f: drops its reassembly
+ * and classification state; from now on only FIN/RST/ISN and the time are
+ * followed (track_unwanted) until flow_end. */
+static void make_unwanted(struct cap_flow_table *ft, struct flow *f, double ts)
+{
+    recycle_fd(ft, f);
+    f->state = FS_UNWANTED;
+    if (f->fin[0] && f->fin[1])
+        end_flow(ft, f, CAP_END_FIN, ts);
 }
 
 /* Makes room by ending (CAP_END_TIMEOUT) and removing the least recently
@@ -360,7 +439,7 @@ static void evict_one(struct cap_flow_table *ft)
 
     if (f == NULL)
         return;
-    if (f->state == FS_OPEN) {
+    if (f->state == FS_OPEN || f->state == FS_UNWANTED) {
         ft->st->evicted++;
         end_flow(ft, f, CAP_END_TIMEOUT, f->last_ts);
     }
@@ -403,6 +482,10 @@ static struct flow_data *alloc_fd(struct cap_flow_table *ft)
     if (fd) {
         cap_reasm_init(&fd->dir[0]);
         cap_reasm_init(&fd->dir[1]);
+        fd->ndpi.nf = NULL;
+        fd->ndpi.packets = 0;
+        fd->stop = 0;
+        fd->classify = CLS_NONE;
     }
     return fd;
 }
@@ -483,6 +566,8 @@ static struct flow *create_flow(struct cap_flow_table *ft, const struct cap_pkt 
         return f;
     }
     f->state = FS_OPEN;
+    if (ft->all_ports && !port_listed(ft, k->pa) && !port_listed(ft, k->pb))
+        f->fd->classify = CLS_PENDING;
     if (!f->syn_seen && ft->cb->event)
         ft->cb->event(ft->arg, f->handle, sender_side, CAP_EV_MIDSTREAM, ts,
                       "first packet of the flow was not a SYN");
@@ -507,6 +592,24 @@ static void track_ignored(struct flow *f, int side, const struct cap_pkt *pk)
         f->fin[side] = 1;
     if ((pk->flags & CAP_TH_RST) || (f->fin[0] && f->fin[1]))
         f->state = FS_CLOSED;
+}
+
+/* Follows FIN/RST of a flow whose bytes the consumer no longer wants and
+ * ends it (flow_end) at RST or when both sides sent a FIN. */
+static void track_unwanted(struct cap_flow_table *ft, struct flow *f, int side,
+                           const struct cap_pkt *pk, double ts)
+{
+    if ((pk->flags & CAP_TH_SYN) && !f->has_isn[side]) {
+        f->has_isn[side] = 1;
+        f->isn[side] = pk->seq;
+    }
+    if (pk->flags & CAP_TH_FIN)
+        f->fin[side] = 1;
+    touch(ft, f, ts);
+    if (pk->flags & CAP_TH_RST)
+        end_flow(ft, f, CAP_END_RST, ts);
+    else if (f->fin[0] && f->fin[1])
+        end_flow(ft, f, CAP_END_FIN, ts);
 }
 
 /* Handles pk on an open flow (side = its sender). */
@@ -534,8 +637,9 @@ static void process(struct cap_flow_table *ft, struct flow *f, int side,
     if (wl) {
         /* bytes the peer proved it received come before this data */
         cap_reasm_resolve_acked(ft->pool, od, &oo, ts);
-        cap_reasm_segment(ft->pool, d, &o, dseq, pk->payload, pk->payload_len,
-                          pk->payload_missing, ts);
+        if (!f->fd->stop)
+            cap_reasm_segment(ft->pool, d, &o, dseq, pk->payload, pk->payload_len,
+                              pk->payload_missing, ts);
     }
     if (pk->flags & CAP_TH_FIN) {
         f->fin[side] = 1;
@@ -580,6 +684,17 @@ void cap_flow_packet(struct cap_flow_table *ft, const struct cap_pkt *pk, double
         } else if (f->state == FS_CLOSED && syn && new_syn(f, side, pk->seq)) {
             remove_flow(ft, f);         /* tombstone of an ended connection */
             f = NULL;
+        } else if (f->state == FS_UNWANTED) {
+            /* a pure SYN with a new ISN: the connection was left without a
+             * FIN we saw and its 4-tuple is reused */
+            if (syn && !(pk->flags & CAP_TH_ACK) && new_syn(f, side, pk->seq)) {
+                end_flow(ft, f, CAP_END_TIMEOUT, f->last_ts);
+                remove_flow(ft, f);
+                f = NULL;
+            } else {
+                track_unwanted(ft, f, side, pk, ts);
+                return;
+            }
         } else {
             if (f->state == FS_IGNORED)
                 track_ignored(f, side, pk);
@@ -604,7 +719,11 @@ void cap_flow_packet(struct cap_flow_table *ft, const struct cap_pkt *pk, double
             return;
     }
     touch(ft, f, ts);
+    if (f->fd->classify == CLS_PENDING)
+        classify(ft, f, side, pk, ts);
     process(ft, f, side, pk, ts);
+    if (f->state == FS_OPEN && f->fd->stop)
+        make_unwanted(ft, f, ts);
 }
 
 void cap_flow_expire(struct cap_flow_table *ft, double now)

@@ -3,7 +3,9 @@
  *
  * Maps decoded segments (struct cap_pkt) to flows, keeps each flow's two
  * reassembly directions and drives the consumer's callbacks:
- * flow_start -> [CAP_EV_MIDSTREAM] -> data / gap / event ... -> flow_end.
+ * flow_start -> [CAP_EV_MIDSTREAM] -> data / gap / event ... -> flow_end;
+ * in all-ports mode CAP_EV_PROTOCOL (nDPI, ndpi_int.h) once among them.
+ * The table owns the nDPI module (made on first use, freed with it).
  */
 #ifndef MAILTAP_CAPTURE_FLOW_INT_H
 #define MAILTAP_CAPTURE_FLOW_INT_H
@@ -44,5 +46,8 @@ void cap_flow_end_all(struct cap_flow_table *ft, enum cap_end_reason r);
 size_t cap_flow_count(const struct cap_flow_table *ft);
 /* Out-of-order queue nodes in use (tests: must be 0 when all flows ended). */
 size_t cap_flow_pool_in_use(const struct cap_flow_table *ft);
+/* History buffers in use (a direction has one once it delivered a byte,
+ * until its flow ends or its bytes are no longer wanted). */
+size_t cap_flow_hist_in_use(const struct cap_flow_table *ft);
 
 #endif

@@ -47,6 +47,8 @@ struct capture {
     uint64_t file_size;
     struct cap_flow_table *ft;
     struct cap_frag_table *frags;
+    int all_ports;                  /* cfg->all_ports: nDPI may want l3      */
+    uint8_t *l3buf;                 /* rebuilt datagram (CAP_L3_MAX), lazily */
     struct cap_stats st;
     double last_sweep;
     volatile sig_atomic_t brk;
@@ -164,6 +166,7 @@ static struct capture *cap_new(const struct cap_config *cfg, char *errbuf)
         return NULL;
     }
     c->fd = -1;
+    c->all_ports = cfg->all_ports;
     c->ft = cap_flow_table_new(cfg, &c->st, 0);
     c->frags = cap_frag_new();
     if (c->ft == NULL || c->frags == NULL) {
@@ -325,6 +328,28 @@ capture_t *capture_open_live(const char *ifname, const char *bpf,
 
 /* ---- the loop ----------------------------------------------------------- */
 
+/* Decodes the upper layer of a reassembled datagram.  In all-ports mode
+ * the datagram is rebuilt with a plain IP header first (pk->l3), so that
+ * nDPI can be given it; else, or when it does not fit, pk->l3 is NULL. */
+static int decode_reassembled(struct capture *c, struct cap_pkt *pk,
+                              const uint8_t *dg, size_t dglen)
+{
+    uint8_t proto = pk->frag.proto;
+    size_t n = 0;
+    int r;
+
+    if (c->all_ports && c->l3buf == NULL)
+        c->l3buf = malloc(CAP_L3_MAX);
+    if (c->all_ports && c->l3buf)
+        n = cap_decode_rebuild_l3(pk, proto, dg, dglen, c->l3buf);
+    if (n == 0)
+        return cap_decode_l4(pk, proto, dg, dglen);
+    r = cap_decode_l4(pk, proto, c->l3buf + (n - dglen), dglen);
+    pk->l3 = c->l3buf;
+    pk->l3_len = n;
+    return r;
+}
+
 /* Handles one record: counters, decode, fragments, flows, periodic sweep. */
 static void handle_record(struct capture *c, const struct pcap_pkthdr *h,
                           const uint8_t *data)
@@ -354,7 +379,7 @@ static void handle_record(struct capture *c, const struct pcap_pkthdr *h,
         size_t dglen;
 
         if (cap_frag_add(c->frags, &pk, ts, &dg, &dglen, &c->st.frag_dropped))
-            r = cap_decode_l4(&pk, pk.frag.proto, dg, dglen);
+            r = decode_reassembled(c, &pk, dg, dglen);
         else
             r = -1;                     /* held (or dropped) */
     }
@@ -475,8 +500,9 @@ void capture_close(capture_t *c)
     else if (c->fd >= 0 && !c->fd_is_stdin)
         close(c->fd);
     EVP_MD_CTX_free(c->md);
-    cap_flow_table_free(c->ft);
+    cap_flow_table_free(c->ft);         /* and its nDPI module, if any */
     cap_frag_free(c->frags);
+    free(c->l3buf);
     free(c);
 }
 

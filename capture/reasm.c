@@ -4,7 +4,10 @@
  * Invariants of struct cap_reasm_dir:
  *  - every byte below next was handed to data() once or counted by gap();
  *  - queue nodes are sorted, do not overlap, and all start at or after next;
- *  - hist[] holds delivered bytes [max(hist_start, next - HISTORY), next).
+ *  - hist[] (when allocated) holds delivered bytes
+ *    [max(hist_start, next - HISTORY), next); without it nothing is compared;
+ *  - while *o->stop is set no callback is made (the consumer wants no more
+ *    bytes of the flow): the stream only advances.
  * First copy wins: bytes below next, or already queued, are never replaced;
  * a later copy is only compared (CAP_EV_OVERLAP_CONFLICT once per direction).
  */
@@ -41,12 +44,19 @@ struct reasm_slab {
     struct cap_reasm_node nodes[REASM_SLAB_NODES];
 };
 
+/* A free history buffer (CAP_REASM_HISTORY bytes) on the pool's list. */
+struct hist_free {
+    struct hist_free *next;
+};
+
 struct cap_reasm_pool {
     struct cap_reasm_node *free;
     struct reasm_slab *slabs;
     size_t nodes;               /* allocated                                 */
     size_t in_use;
     size_t max_nodes;
+    struct hist_free *hist_free; /* history buffers kept for reuse           */
+    size_t hist_in_use;
 };
 
 /* ---- pool -------------------------------------------------------------- */
@@ -75,12 +85,47 @@ void cap_reasm_pool_free(struct cap_reasm_pool *pool)
         nx = s->next;
         free(s);
     }
+    while (pool->hist_free) {
+        struct hist_free *h = pool->hist_free;
+
+        pool->hist_free = h->next;
+        free(h);
+    }
     free(pool);
 }
 
 size_t cap_reasm_pool_in_use(const struct cap_reasm_pool *pool)
 {
     return pool ? pool->in_use : 0;
+}
+
+size_t cap_reasm_pool_hist_in_use(const struct cap_reasm_pool *pool)
+{
+    return pool ? pool->hist_in_use : 0;
+}
+
+/* A history buffer (reused or malloc'd); NULL on out of memory. */
+static uint8_t *hist_get(struct cap_reasm_pool *pool)
+{
+    struct hist_free *h = pool->hist_free;
+
+    if (h)
+        pool->hist_free = h->next;
+    else
+        h = malloc(HIST);
+    if (h)
+        pool->hist_in_use++;
+    return (uint8_t *)h;
+}
+
+/* Gives a history buffer back (kept for reuse). */
+static void hist_put(struct cap_reasm_pool *pool, uint8_t *b)
+{
+    struct hist_free *h = (struct hist_free *)(void *)b;
+
+    h->next = pool->hist_free;
+    pool->hist_free = h;
+    pool->hist_in_use--;
 }
 
 /* Makes sure k nodes are free, growing by slabs within max_nodes.
@@ -132,7 +177,7 @@ static void pool_put(struct cap_reasm_pool *pool, struct cap_reasm_node *n)
 
 void cap_reasm_init(struct cap_reasm_dir *d)
 {
-    memset(d, 0, offsetof(struct cap_reasm_dir, hist));
+    memset(d, 0, sizeof *d);
 }
 
 void cap_reasm_set_base(struct cap_reasm_dir *d, uint32_t seq)
@@ -167,11 +212,17 @@ static uint64_t node_end(const struct cap_reasm_node *n)
 
 /* ---- output -------------------------------------------------------------- */
 
+/* True when the consumer wants no more callbacks for the flow. */
+static int stopped(const struct cap_reasm_out *o)
+{
+    return o->stop && *o->stop;
+}
+
 /* Sends event ev for the direction. */
 static void emit_event(const struct cap_reasm_out *o, enum cap_event ev, double ts,
                        const char *detail)
 {
-    if (o->cb && o->cb->event)
+    if (o->cb && o->cb->event && !stopped(o))
         o->cb->event(o->arg, o->flow, o->side, ev, ts, detail);
 }
 
@@ -190,12 +241,23 @@ static void conflict(struct cap_reasm_dir *d, const struct cap_reasm_out *o,
     emit_event(o, CAP_EV_OVERLAP_CONFLICT, ts, detail);
 }
 
-/* Remembers p[0 .. len), the bytes at [next, next + len), in the history. */
-static void hist_add(struct cap_reasm_dir *d, const uint8_t *p, size_t len)
+/* Remembers p[0 .. len), the bytes at [next, next + len), in the history
+ * (taken from the pool on the first call; without one, the bytes are
+ * simply not remembered). */
+static void hist_add(struct cap_reasm_pool *pool, struct cap_reasm_dir *d,
+                     const uint8_t *p, size_t len)
 {
     uint64_t off = d->next;
     size_t pos, first;
 
+    if (d->hist == NULL) {
+        d->hist = hist_get(pool);
+        d->hist_start = d->next;        /* nothing earlier was kept */
+        if (d->hist == NULL) {
+            d->hist_start = d->next + len;
+            return;
+        }
+    }
     if (len > HIST) {
         off += len - HIST;
         p += len - HIST;
@@ -207,15 +269,20 @@ static void hist_add(struct cap_reasm_dir *d, const uint8_t *p, size_t len)
     memcpy(d->hist, p + first, len - first);
 }
 
-/* Hands len in-order bytes at p to data() and advances next. */
-static void deliver_data(struct cap_reasm_dir *d, const struct cap_reasm_out *o,
-                         const uint8_t *p, size_t len, double ts)
+/* Hands len in-order bytes at p to data() and advances next.  A 1 from
+ * data() sets *o->stop. */
+static void deliver_data(struct cap_reasm_pool *pool, struct cap_reasm_dir *d,
+                         const struct cap_reasm_out *o, const uint8_t *p, size_t len,
+                         double ts)
 {
     if (len == 0)
         return;
-    hist_add(d, p, len);
-    if (o->cb && o->cb->data)
-        o->cb->data(o->arg, o->flow, o->side, p, len, ts);
+    if (!stopped(o)) {
+        hist_add(pool, d, p, len);
+        if (o->cb && o->cb->data &&
+            o->cb->data(o->arg, o->flow, o->side, p, len, ts) != 0 && o->stop)
+            *o->stop = 1;
+    }
     d->next += len;
     d->delivered += len;
 }
@@ -226,7 +293,7 @@ static void deliver_gap(struct cap_reasm_dir *d, const struct cap_reasm_out *o,
 {
     if (len == 0)
         return;
-    if (o->cb && o->cb->gap)
+    if (o->cb && o->cb->gap && !stopped(o))
         o->cb->gap(o->arg, o->flow, o->side, len, ts);
     d->next += len;
     d->gapped += len;
@@ -259,7 +326,7 @@ static void deliver_head(struct cap_reasm_pool *pool, struct cap_reasm_dir *d,
         if (n->is_gap)
             deliver_gap(d, o, end - d->next, ts);
         else
-            deliver_data(d, o, n->data + (d->next - n->start),
+            deliver_data(pool, d, o, n->data + (d->next - n->start),
                          (size_t)(end - d->next), ts);
     }
     pop_head(pool, d);
@@ -329,7 +396,7 @@ static void check_hist(struct cap_reasm_dir *d, const struct cap_reasm_out *o,
 {
     uint64_t lo = s, hi = min64(e, d->next), hv = d->hist_start, x;
 
-    if (d->conflict_reported)
+    if (d->conflict_reported || d->hist == NULL || stopped(o))
         return;
     if (d->next > HIST && d->next - HIST > hv)
         hv = d->next - HIST;
@@ -377,7 +444,7 @@ static void insert_range(struct cap_reasm_pool *pool, struct cap_reasm_dir *d,
         if (n && n->start <= pos) {             /* covered: first wins */
             uint64_t hi = min64(e, node_end(n));
 
-            if (!dry && p && !n->is_gap && !d->conflict_reported &&
+            if (!dry && p && !n->is_gap && !d->conflict_reported && !stopped(o) &&
                 memcmp(n->data + (pos - n->start), p + (pos - s),
                        (size_t)(hi - pos)) != 0)
                 conflict(d, o, pos, hi - pos, ts);
@@ -466,6 +533,8 @@ static void check_queue(struct cap_reasm_dir *d, const struct cap_reasm_out *o,
 {
     const struct cap_reasm_node *n;
 
+    if (stopped(o))
+        return;
     for (n = d->head; n && n->start < e && !d->conflict_reported; n = n->next) {
         uint64_t lo = n->start > d->next ? n->start : d->next;
         uint64_t hi = min64(e, node_end(n));
@@ -501,7 +570,7 @@ static void in_order(struct cap_reasm_pool *pool, struct cap_reasm_dir *d,
             continue;
         }
         lim = (n && n->start < e) ? n->start : e;
-        deliver_data(d, o, p + (d->next - s), (size_t)(lim - d->next), ts);
+        deliver_data(pool, d, o, p + (d->next - s), (size_t)(lim - d->next), ts);
     }
     drain(pool, d, o, ts);
 }
@@ -649,4 +718,9 @@ void cap_reasm_release(struct cap_reasm_pool *pool, struct cap_reasm_dir *d)
 {
     while (d->head)
         pop_head(pool, d);
+    if (d->hist) {
+        hist_put(pool, d->hist);
+        d->hist = NULL;
+        d->hist_start = d->next;
+    }
 }

@@ -10,7 +10,10 @@
  * Policy: first copy wins.  Out-of-order data is copied into a per-direction
  * queue of fixed-size nodes from a shared pool (no per-packet malloc once
  * the pool has grown to the peak), bounded by CAP_REASM_MAX_BYTES and
- * CAP_REASM_MAX_SEGS.
+ * CAP_REASM_MAX_SEGS.  The history of delivered bytes (CAP_REASM_HISTORY,
+ * for comparing retransmissions) is taken from the same pool when a
+ * direction delivers its first byte, so a direction without payload costs
+ * only its struct.
  */
 #ifndef MAILTAP_CAPTURE_REASM_INT_H
 #define MAILTAP_CAPTURE_REASM_INT_H
@@ -32,6 +35,9 @@ struct cap_reasm_out {
     void *arg;
     void *flow;                 /* the consumer's handle                     */
     int side;
+    /* May be NULL.  Set to 1 when data() returns 1; while *stop is set no
+     * callback is called (the stream still advances, uncompared). */
+    uint8_t *stop;
 };
 
 struct cap_reasm_dir {
@@ -51,7 +57,9 @@ struct cap_reasm_dir {
     uint32_t nsegs;             /* queue nodes                               */
     uint32_t nbytes;            /* data bytes queued                         */
     uint64_t hist_start;        /* history valid from here (reset by gaps)   */
-    uint8_t hist[CAP_REASM_HISTORY]; /* last delivered bytes, ring by offset */
+    uint8_t *hist;              /* CAP_REASM_HISTORY last delivered bytes,   */
+                                /* ring by offset; from the pool on the     */
+                                /* first delivered byte, NULL before         */
 };
 
 /*
@@ -61,12 +69,16 @@ struct cap_reasm_dir {
  */
 struct cap_reasm_pool *cap_reasm_pool_new(size_t max_bytes);
 /* Frees the pool and every node (NULL-safe).  Directions still holding
- * nodes must not be used afterwards. */
+ * nodes must not be used afterwards.  History buffers still held by
+ * directions are not freed: cap_reasm_release every direction first. */
 void cap_reasm_pool_free(struct cap_reasm_pool *pool);
 /* Nodes currently handed out (for tests and leak checks). */
 size_t cap_reasm_pool_in_use(const struct cap_reasm_pool *pool);
+/* History buffers currently handed out (for tests and leak checks). */
+size_t cap_reasm_pool_hist_in_use(const struct cap_reasm_pool *pool);
 
-/* Empties d (no base yet). */
+/* Empties d (no base yet, no history).  d must hold no nodes or history
+ * (new, or after cap_reasm_release). */
 void cap_reasm_init(struct cap_reasm_dir *d);
 /* Sets the sequence number of offset 0 if d has no base yet. */
 void cap_reasm_set_base(struct cap_reasm_dir *d, uint32_t seq);
@@ -99,7 +111,7 @@ int cap_reasm_fin_done(const struct cap_reasm_dir *d);
  * gaps, queued data is delivered; the queue is empty afterwards. */
 void cap_reasm_flush(struct cap_reasm_pool *pool, struct cap_reasm_dir *d,
                      const struct cap_reasm_out *o, double ts);
-/* Returns queued nodes to the pool without delivering them. */
+/* Returns queued nodes and the history to the pool without delivering. */
 void cap_reasm_release(struct cap_reasm_pool *pool, struct cap_reasm_dir *d);
 
 #endif

@@ -27,6 +27,10 @@ struct dis_params {
     int client_side;        /* 0 or 1 when known from the SYN, -1 unknown  */
     int syn_seen;           /* 1 when the handshake start was captured     */
     double ts;              /* time of the first packet                     */
+    /* PEM file of the CAs the server certificates are verified against
+     * (--ca-file); NULL: the system default trust store.  Borrowed: must
+     * stay valid as long as the session. */
+    const char *ca_file;
 };
 
 /* Where results go.  Every callback may be NULL.  Structs are borrowed for
@@ -42,7 +46,9 @@ struct dis_sink {
 enum dis_cap_event {
     DIS_EV_OVERLAP_CONFLICT,   /* retransmission carried different bytes    */
     DIS_EV_TRUNCATED,          /* snaplen cut a packet (also given as a gap) */
-    DIS_EV_MIDSTREAM           /* no SYN: picked up mid-conversation         */
+    DIS_EV_MIDSTREAM,          /* no SYN: picked up mid-conversation         */
+    DIS_EV_PROTOCOL            /* --all-ports: nDPI's name for the flow in
+                                  detail ("SMTP", "SMTPS", "TLS", "HTTP", ...) */
 };
 
 /* Returns NULL only on allocation failure. */
@@ -62,7 +68,12 @@ void dis_end(dis_session_t *s, enum mt_end_reason r, double ts);
 /* NULL-safe.  Does not emit anything. */
 void dis_session_free(dis_session_t *s);
 
-/* 1 once the dissector has seen SMTP or TLS on this connection. */
+/* 1 once the dissector has seen SMTP on this connection, or TLS where SMTP
+ * is expected (server port 25, 465 or 587, or nDPI said SMTP/SMTPS). */
 int dis_is_smtp(const dis_session_t *s);
+/* 0 once the dissector has decided the connection is not SMTP (a
+ * non-standard port whose first bytes are not an SMTP dialogue and that
+ * nDPI did not call SMTP): the capture layer may stop delivering bytes. */
+int dis_wants_bytes(const dis_session_t *s);
 
 #endif

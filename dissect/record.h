@@ -29,6 +29,8 @@ enum mt_severity {
 
 enum mt_method { MT_METHOD_DATA = 0, MT_METHOD_BDAT };
 
+struct tls_cert_info;           /* dissect/tls.h */
+
 /* Names as stored in the database (SPEC §3, §4). */
 const char *mt_protection_name(enum mt_protection p);
 const char *mt_end_reason_name(enum mt_end_reason r);
@@ -67,6 +69,22 @@ struct mt_session {
     int one_sided;              /* payload from one direction only             */
     int tls_started;            /* TLS records were seen on this connection    */
     char confidence[8];         /* "high" or "low"                             */
+    /* TLS handshake details (schema v2); empty / 0 when not seen            */
+    char tls_alpn[MT_STR_SHORT];    /* first ALPN protocol the client offered */
+    char ja3[33];               /* JA3 of the ClientHello (MD5 hex)            */
+    char ja4[40];               /* JA4 of the ClientHello                      */
+    char cert_sans[MT_STR_LONG];    /* leaf DNS SANs, space-separated         */
+    char cert_key_type[16];     /* leaf key: "RSA", "EC", "Ed25519", ...       */
+    int cert_key_bits;
+    char cert_sig_alg[MT_STR_SHORT];  /* leaf signature algorithm            */
+    int cert_self_signed;       /* leaf issuer == subject, signature verifies  */
+    int tls_resumed;            /* abbreviated / PSK handshake (no certificate) */
+    int tls_handshake_complete; /* both sides finished the handshake           */
+    /* The server chain as read (leaf first), chain_len entries; NULL/0 when
+     * none was visible (TLS 1.3, resumption).  Borrowed: valid only during
+     * the session() callback. */
+    const struct tls_cert_info *chain;
+    int chain_len;
 };
 
 /* One recipient of a message (RCPT), with the reply it got (0 if none). */

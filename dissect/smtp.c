@@ -70,7 +70,18 @@ static const struct {
     [FK_SMTP_LINE_TOO_LONG] = { "smtp_line_too_long", 0 },
     [FK_SMTP_MALFORMED_REPLY] = { "smtp_malformed_reply", 0 },
     [FK_SMTP_MALFORMED_COMMAND] = { "smtp_malformed_command", 0 },
+    [FK_TLS_VERSION_WEAK] = { "tls_version_weak", 0 },
+    [FK_TLS_CIPHER_WEAK] = { "tls_cipher_weak", 0 },
+    [FK_TLS_COMPRESSION] = { "tls_compression", 0 },
+    [FK_TLS13_CERT_NOT_OBSERVABLE] = { "tls13_cert_not_observable", 0 },
+    [FK_TLS_NO_SNI] = { "tls_no_sni", 0 },
+    [FK_CERT_EXPIRED_OR_NOT_YET_VALID] = { "cert_expired_or_not_yet_valid", 0 },
+    [FK_CERT_UNTRUSTED_OR_SELF_SIGNED] = { "cert_untrusted_or_self_signed", 0 },
+    [FK_CERT_NAME_MISMATCH] = { "cert_name_mismatch", 0 },
+    [FK_CERT_WEAK_KEY_OR_SIGNATURE] = { "cert_weak_key_or_signature", 0 },
 };
+
+_Static_assert(FK_COUNT <= 64, "once[] holds 64 finding kinds");
 
 /*
  * Raises finding k (once per session, or per direction for group H; every
@@ -230,12 +241,14 @@ void smtp_client_gap_effect(struct dis_session *s, uint64_t len, double ts)
         smtp_resync(s, 1);
         return;
     case CM_TLS:
+        smtp_tls_gap(s, R_CLI, len);
         return;
     case CM_TLSWAIT:
     case CM_INJECT:
         /* the ClientHello (or part of it) is missing: TLS is assumed */
         smtp_lbuf_reset(&s->lb[R_CLI], 0);
         smtp_tls_begin(s, R_CLI, TLS_PEEK_NEED_MORE, ts);
+        smtp_tls_gap(s, R_CLI, len);
         return;
     case CM_CMD:
     case CM_SKIP:
@@ -245,17 +258,20 @@ void smtp_client_gap_effect(struct dis_session *s, uint64_t len, double ts)
     }
 }
 
-static void server_gap_effect(struct dis_session *s, double ts)
+static void server_gap_effect(struct dis_session *s, uint64_t len, double ts)
 {
     struct lbuf *lb = &s->lb[R_SRV];
 
     smtp_lbuf_reset(lb, 0);
     lb->after_gap = 1;
     smtp_reply_reset(s);
-    if (s->smode == SM_TLS)
+    if (s->smode == SM_TLS) {
+        smtp_tls_gap(s, R_SRV, len);
         return;
+    }
     if (s->smode == SM_TLSWAIT) {
         smtp_tls_begin(s, R_SRV, TLS_PEEK_NEED_MORE, ts);
+        smtp_tls_gap(s, R_SRV, len);
         return;
     }
     smtp_fifo_clear(s);
@@ -311,7 +327,7 @@ static void side_gap(struct dis_session *s, int side, uint64_t len, double ts)
     if (role == R_CLI)
         smtp_client_gap_effect(s, len, ts);
     else
-        server_gap_effect(s, ts);
+        server_gap_effect(s, len, ts);
 }
 
 static void side_event(struct dis_session *s, int side, enum dis_cap_event ev,
@@ -347,6 +363,8 @@ static void side_event(struct dis_session *s, int side, enum dis_cap_event ev,
                      d[0] ? d : "connection picked up without its TCP handshake");
         if (!s->any_line[R_CLI] && s->cmode == CM_CMD && s->lb[R_CLI].len == 0)
             smtp_cli_mode(s, CM_MIDSTART);
+        break;
+    case DIS_EV_PROTOCOL:
         break;
     }
 }
@@ -693,7 +711,9 @@ static enum mt_protection verdict(const struct dis_session *s)
     if (st && (s->tls_unexplained || !s->starttls_220))
         return MT_PROT_INDETERMINATE;
     if (s->starttls_220) {
-        if (ct && st && s->tls[R_SRV].kind != TLS_PEEK_ALERT)
+        /* "a TLS handshake followed": one that failed (smtp_tls_failure)
+         * protected nothing */
+        if (ct && st && smtp_tls_failure(s) == HSF_NONE)
             return (exposed || s->post220) ? MT_PROT_PARTIAL : MT_PROT_STARTTLS;
         return MT_PROT_CLEARTEXT;
     }
@@ -742,16 +762,8 @@ static void end_findings(struct dis_session *s, enum mt_protection prot, double 
                      0, -1, "cleartext client bytes after the STARTTLS 220: %s%s",
                      s->post220_verb,
                      s->post220_crit ? " (AUTH/MAIL/RCPT/DATA followed)" : "");
-    if ((s->starttls_220 || s->implicit_cli) && s->tls[R_CLI].on && !srv_silent &&
-        !(s->implicit_cli && s->srv_synced)) {
-        if (s->tls[R_SRV].on && s->tls[R_SRV].kind == TLS_PEEK_ALERT)
-            smtp_finding(s, FK_TLS_HANDSHAKE_FAILED, MT_SEV_MEDIUM, s->tls[R_SRV].ts,
-                         0, -1, "the server answered the ClientHello with a TLS alert");
-        else if (!s->tls[R_SRV].on)
-            smtp_finding(s, FK_TLS_HANDSHAKE_FAILED, MT_SEV_MEDIUM, ts, 0, -1,
-                         "no TLS record from the server after the ClientHello "
-                         "(connection end: %s)", mt_end_reason_name(s->out.end_reason));
-    }
+    smtp_tls_failure_finding(s, ts);
+    smtp_tls_findings(s);
     if (prot == MT_PROT_CLEARTEXT && !s->out.starttls_requested && !s->implicit_cli &&
         ((s->ehlo_ok && !s->out.starttls_offered) || (s->helo_ok && !s->ehlo_ok)))
         smtp_finding(s, FK_CLEARTEXT_NO_STARTTLS_OFFERED,
@@ -838,6 +850,7 @@ void dis_end(dis_session_t *s, enum mt_end_reason r, double ts)
     s->out.end_ts = ts;
     s->out.end_reason = r;
     finish_client(s, ts);
+    smtp_tls_finish(s);
     prot = verdict(s);
     end_findings(s, prot, ts);
     s->out.protection = prot;
@@ -848,8 +861,12 @@ void dis_end(dis_session_t *s, enum mt_end_reason r, double ts)
     snprintf(s->out.confidence, sizeof s->out.confidence, "%s",
              (s->midstream || s->out.one_sided || s->gap_seen || s->dir_guessed)
                  ? "low" : "high");
+    s->out.chain = s->chain;
+    s->out.chain_len = s->chain_len;
     if (s->sink.session != NULL)
         s->sink.session(s->arg, &s->out);
+    s->out.chain = NULL;
+    s->out.chain_len = 0;
 }
 
 void dis_session_free(dis_session_t *s)
@@ -863,6 +880,7 @@ void dis_session_free(dis_session_t *s)
     smtp_fifo_free(s);
     smtp_msg_free_all(s);
     smtp_spec_abort(s);
+    smtp_tls_free(s);
     OPENSSL_cleanse(&s->auth, sizeof s->auth);
     free(s);
 }
@@ -870,4 +888,9 @@ void dis_session_free(dis_session_t *s)
 int dis_is_smtp(const dis_session_t *s)
 {
     return s != NULL && s->is_smtp;
+}
+
+int dis_wants_bytes(const dis_session_t *s)
+{
+    return s != NULL;
 }

@@ -14,6 +14,9 @@
  *                 reply-driven transitions
  *   smtp_msg.c    messages: transactions, DATA/BDAT content, emission
  *   smtp_auth.c   AUTH / SASL
+ *   smtp_tls.c    the TLS handshake reader fed with the TLS bytes, its
+ *                 summary, the failed-handshake rule and the findings of
+ *                 groups E and F
  *
  * Roles.  The capture numbers the endpoints 0/1 ("sides"); once the client
  * is known everything inside works with roles R_CLI / R_SRV.
@@ -37,6 +40,7 @@
 #include "span.h"
 #include "body.h"
 #include "sasl.h"
+#include "tls.h"
 #include "tlspeek.h"
 
 enum smtp_role { R_CLI = 0, R_SRV = 1 };
@@ -58,6 +62,11 @@ enum smtp_role { R_CLI = 0, R_SRV = 1 };
 #define SMTP_FIFO_MIN         8u    /* first FIFO allocation (entries)      */
 #define SMTP_KW_TOKEN_MAX     128u  /* raw bytes of one EHLO keyword kept   */
 #define SMTP_DETAIL_MAX       96u   /* capture-event detail kept while sniffing */
+#define SMTP_TLS_FEED_MAX     (256u * 1024u)  /* TLS bytes read by the handshake
+                                       reader; past it (a handshake never
+                                       seen to complete: one-sided capture,
+                                       odd peers) its summary is taken and
+                                       the rest is only counted            */
 
 /* ---- findings ---------------------------------------------------------- */
 
@@ -98,7 +107,16 @@ enum fk {
     FK_SMTP_LINE_TOO_LONG,
     FK_SMTP_MALFORMED_REPLY,
     FK_SMTP_MALFORMED_COMMAND,
-    FK_COUNT
+    FK_TLS_VERSION_WEAK,
+    FK_TLS_CIPHER_WEAK,
+    FK_TLS_COMPRESSION,
+    FK_TLS13_CERT_NOT_OBSERVABLE,
+    FK_TLS_NO_SNI,
+    FK_CERT_EXPIRED_OR_NOT_YET_VALID,
+    FK_CERT_UNTRUSTED_OR_SELF_SIGNED,
+    FK_CERT_NAME_MISMATCH,
+    FK_CERT_WEAK_KEY_OR_SIGNATURE,
+    FK_COUNT                    /* <= 64: once[] is a 64-bit set */
 };
 
 /* ---- commands ------------------------------------------------------------ */
@@ -196,6 +214,29 @@ struct tlsdir {
     uint8_t head[6];            /* first bytes of the TLS stream            */
     uint8_t head_len;
     double ts;                  /* time TLS started on this direction       */
+};
+
+/* What the TLS handshake reader learnt, kept once the parser is gone
+ * (smtp_tls.c).  The strings go straight into the session record. */
+struct tls_sum {
+    int taken;                  /* summary taken: the parser is not fed more */
+    int ch_seen, sh_seen, hrr;  /* ClientHello / ServerHello / HelloRetry     */
+    int sni;                    /* the ClientHello named a server             */
+    uint16_t version;           /* negotiated (ServerHello)                   */
+    uint8_t compression;
+    int alert_seen, alert_from_client;  /* a cleartext alert                  */
+    uint8_t alert_level, alert_desc;
+    int complete, resumed, malformed;
+    int verify;                 /* tls_verify_chain(): 1, 0, -1; -2 not run   */
+    char why[96];               /* its reason when 0                          */
+};
+
+/* Why a TLS handshake counts as failed (smtp_tls_failure). */
+enum hs_fail {
+    HSF_NONE = 0,               /* not failed, or cannot tell                 */
+    HSF_NO_SERVER_TLS,          /* the server never answered in TLS           */
+    HSF_ALERT,                  /* a cleartext alert ended the handshake      */
+    HSF_NO_SERVER_HELLO         /* server TLS records but no ServerHello      */
 };
 
 /* One AUTH attempt. */
@@ -365,6 +406,16 @@ struct dis_session {
     uint64_t pl_chunk;          /* chunk of an unanswered restricted command */
     uint8_t pl_cmd;
 
+    /* TLS handshake (smtp_tls.c) */
+    tls_parser_t *tlsp;         /* created at the first TLS byte, freed once
+                                   the summary is taken                     */
+    struct tls_sum tsum;
+    struct tls_cert_info *chain;    /* copy of the server chain, leaf first */
+    int chain_len;
+    int tls_gap[2];             /* per role: bytes missing in its TLS stream */
+    uint64_t tls_fed;           /* bytes handed to the reader               */
+    double ch_ts, sh_ts, cert_ts, alert_ts;  /* packet time each was read  */
+
     /* findings */
     uint64_t once[2];
     unsigned n_findings;
@@ -450,6 +501,18 @@ void smtp_spec_feed(struct dis_session *s, const uint8_t *p, size_t len,
                     double ts, size_t *used);
 void smtp_spec_resolve(struct dis_session *s, int code, double ts);
 void smtp_spec_abort(struct dis_session *s);
+
+/* ---- smtp_tls.c ------------------------------------------------------------------ */
+
+void smtp_tls_feed(struct dis_session *s, int role, const uint8_t *p, size_t len,
+                   double ts);
+void smtp_tls_gap(struct dis_session *s, int role, uint64_t len);
+void smtp_tls_finish(struct dis_session *s);
+enum hs_fail smtp_tls_failure(const struct dis_session *s);
+void smtp_tls_failure_finding(struct dis_session *s, double ts);
+void smtp_tls_findings(struct dis_session *s);
+void smtp_tls_free(struct dis_session *s);
+int smtp_cert_name_match(const char *sans, const char *subject, const char *ref);
 
 /* ---- smtp_auth.c ----------------------------------------------------------------- */
 

@@ -128,19 +128,25 @@ void smtp_tls_begin(struct dis_session *s, int role, enum tls_peek kind, double 
         smtp_srv_mode(s, SM_TLS);
 }
 
-/* Bytes of a direction in TLS mode: only the first 6 are looked at (first
- * record type, and the handshake type of the server's first record). */
-static void tls_bytes(struct dis_session *s, int role, const uint8_t *p, size_t len)
+/* Bytes of a direction in TLS mode: the first 6 are looked at here (first
+ * record type, and the handshake type of the server's first record); all
+ * of them go to the handshake reader until its summary is taken
+ * (smtp_tls.c), after which they are only counted. */
+static void tls_bytes(struct dis_session *s, int role, const uint8_t *p, size_t len,
+                      double ts)
 {
     struct tlsdir *t = &s->tls[role];
+    const uint8_t *q = p;
+    size_t n = len;
 
-    while (t->head_len < sizeof t->head && len > 0) {
-        t->head[t->head_len++] = *p++;
-        len--;
+    while (t->head_len < sizeof t->head && n > 0) {
+        t->head[t->head_len++] = *q++;
+        n--;
         if (t->head_len == sizeof t->head)
             t->hs = tls_peek_hs_type(t->head, t->head_len);
     }
     s->any_line[role] = 1;
+    smtp_tls_feed(s, role, p, len, ts);
 }
 
 /*
@@ -193,10 +199,13 @@ enum ls { LS_LINE, LS_MORE, LS_TLS };
 
 /*
  * Looks at the first bytes of the current line: the carry (when it holds
- * the line start) followed by p.  Sets *kind for LS_TLS.
+ * the line start) followed by p.  Sets *kind for LS_TLS.  v2srv: the
+ * server answering an SSLv2-format ClientHello, whose SSLv2 SERVER-HELLO
+ * record (2-byte header with the high bit, message type 4) counts as TLS;
+ * its header is binary, so an LF in it does not end the look.
  */
 static enum ls line_start(const struct lbuf *lb, const uint8_t *p, size_t len,
-                          enum tls_peek *kind)
+                          enum tls_peek *kind, int v2srv)
 {
     uint8_t h[3];
     size_t n = 0, i;
@@ -206,7 +215,7 @@ static enum ls line_start(const struct lbuf *lb, const uint8_t *p, size_t len,
     for (i = 0; i < lb->len && n < sizeof h; i++)
         h[n++] = lb->buf[i];
     for (i = 0; i < len && n < sizeof h; i++) {
-        if (p[i] == '\n') {
+        if (p[i] == '\n' && !(v2srv && n > 0 && (h[0] & 0x80u))) {
             lf = 1;
             break;
         }
@@ -216,6 +225,14 @@ static enum ls line_start(const struct lbuf *lb, const uint8_t *p, size_t len,
         return lf ? LS_LINE : LS_MORE;
     if (!smtp_tls_candidate(h[0]))
         return LS_LINE;
+    if (v2srv && (h[0] & 0x80u)) {
+        if (n < sizeof h)
+            return LS_MORE;
+        if (h[2] == 4 && (((unsigned)h[0] & 0x7fu) << 8 | h[1]) >= 11u) {
+            *kind = TLS_PEEK_HANDSHAKE;
+            return LS_TLS;
+        }
+    }
     k = tls_peek(h, n);
     if (k == TLS_PEEK_NEED_MORE)
         return (lf || n >= sizeof h) ? LS_LINE : LS_MORE;
@@ -262,8 +279,10 @@ static size_t line_step(struct dis_session *s, int role, const uint8_t *p,
     if (!lb->discard && !lb->trunc &&
         (lb->len == 0 || (lb->len < 3 && smtp_tls_candidate(lb->buf[0])))) {
         enum tls_peek kind = TLS_PEEK_NEED_MORE;
+        int v2srv = role == R_SRV && s->tls[R_CLI].on &&
+                    s->tls[R_CLI].kind == TLS_PEEK_SSLV2_HELLO;
 
-        switch (line_start(lb, p, len, &kind)) {
+        switch (line_start(lb, p, len, &kind, v2srv)) {
         case LS_MORE:
             carry_append(lb, p, len);
             return len;
@@ -273,7 +292,7 @@ static size_t line_step(struct dis_session *s, int role, const uint8_t *p,
             lb->after_gap = 0;
             tls_divert(s, role, kind, ts);
             if (held > 0)
-                tls_bytes(s, role, lb->buf, held);
+                tls_bytes(s, role, lb->buf, held, ts);
             smtp_lbuf_reset(lb, 0);
             return 0;
         }
@@ -516,7 +535,7 @@ void smtp_client_feed(struct dis_session *s, const uint8_t *p, size_t len,
             s->any_line[R_CLI] = 1;
             break;
         case CM_TLS:
-            tls_bytes(s, R_CLI, p, len);
+            tls_bytes(s, R_CLI, p, len, ts);
             n = len;
             break;
         case CM_CMD:
@@ -545,7 +564,7 @@ void smtp_server_feed(struct dis_session *s, const uint8_t *p, size_t len,
         size_t n;
 
         if (s->smode == SM_TLS) {
-            tls_bytes(s, R_SRV, p, len);
+            tls_bytes(s, R_SRV, p, len, ts);
             n = len;
         } else {
             n = line_step(s, R_SRV, p, len, ts, 0);

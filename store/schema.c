@@ -1,15 +1,19 @@
 /*
  * schema.c — the database schema, embedded so the binary is self-contained.
- * It mirrors store/schema.sql byte for byte; the two must stay identical
- * (tests/unit/test_store_basic.c compares them).
+ * It mirrors store/schema.sql byte for byte: the file is step 1 followed by
+ * step 2; the two must stay identical (tests/unit/test_store_basic.c
+ * compares them).
  */
 
-/* Version 1: every table and index (applied to an empty database). */
+/* Step 1, version 1: every table and index (applied to an empty database). */
 extern const char mt_store_schema_v1[];
 const char mt_store_schema_v1[] =
-    "-- mailtap database schema, version 1 (PRAGMA user_version = 1).\n"
-    "-- Embedded in the binary by store/schema.c: keep the two identical\n"
-    "-- (tests/unit/test_store_basic.c checks it).\n"
+    "-- mailtap database schema: the migration steps, in order (PRAGMA\n"
+    "-- user_version = the last step applied).  Step 1 creates version 1; step 2\n"
+    "-- (at the end, from its \"-- step 2\" line) brings a version 1 database to\n"
+    "-- version 2.  A new database runs every step, so new and migrated files are\n"
+    "-- the same.  Embedded in the binary by store/schema.c as one string per\n"
+    "-- step: keep the two identical (tests/unit/test_store_basic.c checks it).\n"
     "-- CHECK constraints use OR chains: an IN list would make SQLite build a\n"
     "-- temporary b-tree on every INSERT and UPDATE.\n"
     "-- Timestamps are packet time, seconds since the epoch (REAL), except\n"
@@ -128,4 +132,60 @@ const char mt_store_schema_v1[] =
     "CREATE INDEX idx_recipients_message  ON recipients(message_id);\n"
     "CREATE INDEX idx_findings_session    ON findings(session_id);\n"
     "CREATE INDEX idx_findings_kind       ON findings(kind);\n"
-    "CREATE INDEX idx_findings_message    ON findings(message_id);\n";
+    "CREATE INDEX idx_findings_message    ON findings(message_id);\n"
+    "\n";
+
+/* Step 2, version 1 -> 2: TLS details, certificates, session chains. */
+extern const char mt_store_schema_v2[];
+const char mt_store_schema_v2[] =
+    "-- step 2: TLS handshake details and server certificates (version 2).\n"
+    "-- certificates: one row per distinct certificate (by SHA-256 of the DER),\n"
+    "-- first_seen/last_seen = packet time of the sessions that presented it;\n"
+    "-- rows are shared between captures and never deleted with them.\n"
+    "-- session_chain: the chain a session's server presented, depth 0 = leaf.\n"
+    "-- sessions.cert_id: the leaf (NULL when no certificate was visible: TLS 1.3,\n"
+    "-- resumption, no TLS).  The new session flags are NULL on rows written by\n"
+    "-- version 1 (unknown), 0/1 on rows written since.  Sessions of version 1\n"
+    "-- that carry a leaf SHA-256 get a certificates row and their cert_id.\n"
+    "\n"
+    "CREATE TABLE certificates (\n"
+    "    id          INTEGER PRIMARY KEY,\n"
+    "    sha256      TEXT NOT NULL UNIQUE,\n"
+    "    subject     TEXT,\n"
+    "    issuer      TEXT,\n"
+    "    sans        TEXT,\n"
+    "    not_before  REAL,\n"
+    "    not_after   REAL,\n"
+    "    key_type    TEXT,\n"
+    "    key_bits    INTEGER,\n"
+    "    sig_alg     TEXT,\n"
+    "    self_signed INTEGER NOT NULL DEFAULT 0,\n"
+    "    first_seen  REAL,\n"
+    "    last_seen   REAL\n"
+    ");\n"
+    "\n"
+    "CREATE TABLE session_chain (\n"
+    "    session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,\n"
+    "    depth      INTEGER NOT NULL,\n"
+    "    cert_id    INTEGER NOT NULL REFERENCES certificates(id),\n"
+    "    PRIMARY KEY (session_id, depth)\n"
+    ");\n"
+    "\n"
+    "ALTER TABLE sessions ADD COLUMN tls_alpn TEXT;\n"
+    "ALTER TABLE sessions ADD COLUMN ja3 TEXT;\n"
+    "ALTER TABLE sessions ADD COLUMN ja4 TEXT;\n"
+    "ALTER TABLE sessions ADD COLUMN tls_handshake_complete INTEGER;\n"
+    "ALTER TABLE sessions ADD COLUMN tls_resumed INTEGER;\n"
+    "ALTER TABLE sessions ADD COLUMN cert_id INTEGER REFERENCES certificates(id);\n"
+    "\n"
+    "INSERT INTO certificates (sha256, subject, issuer, not_before, not_after, first_seen,\n"
+    "                          last_seen)\n"
+    "    SELECT cert_sha256, max(cert_subject), max(cert_issuer), max(cert_not_before),\n"
+    "           max(cert_not_after), min(start_ts), max(start_ts)\n"
+    "    FROM sessions WHERE cert_sha256 IS NOT NULL GROUP BY cert_sha256;\n"
+    "UPDATE sessions SET cert_id = (SELECT c.id FROM certificates c\n"
+    "                               WHERE c.sha256 = sessions.cert_sha256)\n"
+    "    WHERE cert_sha256 IS NOT NULL;\n"
+    "\n"
+    "CREATE INDEX idx_sessions_cert       ON sessions(cert_id);\n"
+    "CREATE INDEX idx_session_chain_cert  ON session_chain(cert_id);\n";

@@ -1,6 +1,9 @@
--- mailtap database schema, version 1 (PRAGMA user_version = 1).
--- Embedded in the binary by store/schema.c: keep the two identical
--- (tests/unit/test_store_basic.c checks it).
+-- mailtap database schema: the migration steps, in order (PRAGMA
+-- user_version = the last step applied).  Step 1 creates version 1; step 2
+-- (at the end, from its "-- step 2" line) brings a version 1 database to
+-- version 2.  A new database runs every step, so new and migrated files are
+-- the same.  Embedded in the binary by store/schema.c as one string per
+-- step: keep the two identical (tests/unit/test_store_basic.c checks it).
 -- CHECK constraints use OR chains: an IN list would make SQLite build a
 -- temporary b-tree on every INSERT and UPDATE.
 -- Timestamps are packet time, seconds since the epoch (REAL), except
@@ -120,3 +123,55 @@ CREATE INDEX idx_recipients_message  ON recipients(message_id);
 CREATE INDEX idx_findings_session    ON findings(session_id);
 CREATE INDEX idx_findings_kind       ON findings(kind);
 CREATE INDEX idx_findings_message    ON findings(message_id);
+
+-- step 2: TLS handshake details and server certificates (version 2).
+-- certificates: one row per distinct certificate (by SHA-256 of the DER),
+-- first_seen/last_seen = packet time of the sessions that presented it;
+-- rows are shared between captures and never deleted with them.
+-- session_chain: the chain a session's server presented, depth 0 = leaf.
+-- sessions.cert_id: the leaf (NULL when no certificate was visible: TLS 1.3,
+-- resumption, no TLS).  The new session flags are NULL on rows written by
+-- version 1 (unknown), 0/1 on rows written since.  Sessions of version 1
+-- that carry a leaf SHA-256 get a certificates row and their cert_id.
+
+CREATE TABLE certificates (
+    id          INTEGER PRIMARY KEY,
+    sha256      TEXT NOT NULL UNIQUE,
+    subject     TEXT,
+    issuer      TEXT,
+    sans        TEXT,
+    not_before  REAL,
+    not_after   REAL,
+    key_type    TEXT,
+    key_bits    INTEGER,
+    sig_alg     TEXT,
+    self_signed INTEGER NOT NULL DEFAULT 0,
+    first_seen  REAL,
+    last_seen   REAL
+);
+
+CREATE TABLE session_chain (
+    session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+    depth      INTEGER NOT NULL,
+    cert_id    INTEGER NOT NULL REFERENCES certificates(id),
+    PRIMARY KEY (session_id, depth)
+);
+
+ALTER TABLE sessions ADD COLUMN tls_alpn TEXT;
+ALTER TABLE sessions ADD COLUMN ja3 TEXT;
+ALTER TABLE sessions ADD COLUMN ja4 TEXT;
+ALTER TABLE sessions ADD COLUMN tls_handshake_complete INTEGER;
+ALTER TABLE sessions ADD COLUMN tls_resumed INTEGER;
+ALTER TABLE sessions ADD COLUMN cert_id INTEGER REFERENCES certificates(id);
+
+INSERT INTO certificates (sha256, subject, issuer, not_before, not_after, first_seen,
+                          last_seen)
+    SELECT cert_sha256, max(cert_subject), max(cert_issuer), max(cert_not_before),
+           max(cert_not_after), min(start_ts), max(start_ts)
+    FROM sessions WHERE cert_sha256 IS NOT NULL GROUP BY cert_sha256;
+UPDATE sessions SET cert_id = (SELECT c.id FROM certificates c
+                               WHERE c.sha256 = sessions.cert_sha256)
+    WHERE cert_sha256 IS NOT NULL;
+
+CREATE INDEX idx_sessions_cert       ON sessions(cert_id);
+CREATE INDEX idx_session_chain_cert  ON session_chain(cert_id);

@@ -20,9 +20,11 @@
 #include <sqlite3.h>
 
 #include "config.h"
+#include "dissect/tls.h"
 #include "store/store.h"
 
 extern const char mt_store_schema_v1[];   /* store/schema.c */
+extern const char mt_store_schema_v2[];
 
 /* ---- migrations ------------------------------------------------------- */
 
@@ -40,6 +42,7 @@ struct migration {
 
 static const struct migration migrations[] = {
     { 1, mt_store_schema_v1 },
+    { 2, mt_store_schema_v2 },
 };
 
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
@@ -58,6 +61,8 @@ enum stmt_id {
     ST_RCPT,
     ST_MSG_LOOKUP,
     ST_FINDING,
+    ST_CERT,
+    ST_CHAIN,
     ST_COUNT
 };
 
@@ -89,7 +94,9 @@ static const char *const stmt_sql[ST_COUNT] = {
         " cert_not_before = ?28, cert_not_after = ?29, exposed_envelope = ?30,"
         " exposed_content = ?31, exposed_credentials = ?32, cleartext_messages = ?33,"
         " client_bytes = ?34, server_bytes = ?35, gap_bytes = ?36, syn_seen = ?37,"
-        " one_sided = ?38, complete = 1 WHERE id = ?1",
+        " one_sided = ?38, tls_alpn = ?39, ja3 = ?40, ja4 = ?41,"
+        " tls_handshake_complete = ?42, tls_resumed = ?43, cert_id = ?44,"
+        " complete = 1 WHERE id = ?1",
     [ST_MSG] =
         "INSERT INTO messages (session_id, seq, method, mail_from, rcpt_count, size,"
         " body_sha256, subject, message_id, from_hdr, date_hdr, ts, reply_code,"
@@ -103,6 +110,19 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_FINDING] =
         "INSERT INTO findings (session_id, message_id, kind, severity, ts, evidence)"
         " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    /* one row per distinct certificate; a repeat only widens the seen window */
+    [ST_CERT] =
+        "INSERT INTO certificates (sha256, subject, issuer, sans, not_before, not_after,"
+        " key_type, key_bits, sig_alg, self_signed, first_seen, last_seen)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)"
+        " ON CONFLICT (sha256) DO UPDATE SET"
+        " first_seen = coalesce(min(first_seen, excluded.first_seen), first_seen,"
+        " excluded.first_seen),"
+        " last_seen = coalesce(max(last_seen, excluded.last_seen), last_seen,"
+        " excluded.last_seen)"
+        " RETURNING id",
+    [ST_CHAIN] =
+        "INSERT OR REPLACE INTO session_chain (session_id, depth, cert_id) VALUES (?1, ?2, ?3)",
 };
 
 /* ---- the handle ------------------------------------------------------- */
@@ -833,13 +853,101 @@ int64_t store_session_begin(store_t *s, int64_t capture_id,
     return id;
 }
 
-/* Writes every column of the finished session (complete = 1). */
+/* Inserts (or finds) the certificate ci, seen at packet time seen; its id
+ * goes to *id.  Inside the open batch.  0 or -1. */
+static int cert_upsert(store_t *s, const struct tls_cert_info *ci, double seen, int64_t *id)
+{
+    sqlite3_stmt *q = stmt(s, ST_CERT);
+    int rc;
+
+    if (!q)
+        return -1;
+    BIND_FIELD(q, 1, ci->sha256);
+    BIND_FIELD(q, 2, ci->subject);
+    BIND_FIELD(q, 3, ci->issuer);
+    BIND_FIELD(q, 4, ci->sans);
+    bind_opt_ts(q, 5, ci->not_before);
+    bind_opt_ts(q, 6, ci->not_after);
+    BIND_FIELD(q, 7, ci->key_type);
+    if (ci->key_bits > 0)
+        sqlite3_bind_int(q, 8, ci->key_bits);
+    else
+        sqlite3_bind_null(q, 8);
+    BIND_FIELD(q, 9, ci->sig_alg);
+    bind_bool(q, 10, ci->self_signed);
+    bind_opt_ts(q, 11, seen);
+    rc = sqlite3_step(q);
+    if (rc != SQLITE_ROW) {
+        db_err(s, "insert certificate");
+        done(q);
+        if (s->in_tx && sqlite3_get_autocommit(s->db)) {
+            s->in_tx = 0;
+            s->rows = 0;
+        }
+        return -1;
+    }
+    *id = sqlite3_column_int64(q, 0);
+    /* run RETURNING to completion so the statement finishes */
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW)
+        ;
+    if (rc != SQLITE_DONE) {
+        db_err(s, "insert certificate");
+        done(q);
+        return -1;
+    }
+    done(q);
+    return row_done(s);
+}
+
+/* Inserts (or finds) the certificates of a session's server chain; their
+ * ids go to ids[] (0 for an entry without a SHA-256).  0 or -1. */
+static int write_certs(store_t *s, const struct mt_session *ms, int64_t *ids, int *n)
+{
+    *n = 0;
+    if (!ms->chain || ms->chain_len <= 0)
+        return 0;
+    *n = ms->chain_len < (int)TLS_CHAIN_MAX ? ms->chain_len : (int)TLS_CHAIN_MAX;
+    for (int i = 0; i < *n; i++) {
+        ids[i] = 0;
+        if (ms->chain[i].sha256[0] == '\0')
+            continue;
+        if (tx_open(s) < 0 || cert_upsert(s, &ms->chain[i], ms->start_ts, &ids[i]) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* The session_chain rows (depth 0 = leaf) of a session.  0 or -1. */
+static int write_chain(store_t *s, int64_t session_id, const int64_t *ids, int n)
+{
+    sqlite3_stmt *c = n > 0 ? stmt(s, ST_CHAIN) : NULL;
+
+    if (n > 0 && !c)
+        return -1;
+    for (int i = 0; i < n; i++) {
+        if (ids[i] == 0)
+            continue;
+        if (tx_open(s) < 0)
+            return -1;
+        sqlite3_bind_int64(c, 1, session_id);
+        sqlite3_bind_int(c, 2, i);
+        sqlite3_bind_int64(c, 3, ids[i]);
+        if (step_write(s, c, "insert session chain") < 0 || row_done(s) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Writes every column of the finished session (complete = 1), and its
+ * server chain (certificates, session_chain). */
 int store_session_end(store_t *s, int64_t session_id,
                       const struct store_endpoints *ep, const struct mt_session *ms)
 {
     sqlite3_stmt *q = stmt(s, ST_SES_END);
     char ubuf[REDACT_BUF];
     const char *user;
+    int64_t ids[TLS_CHAIN_MAX];
+    int nids = 0;
 
     if (!q)
         return -1;
@@ -852,6 +960,8 @@ int store_session_end(store_t *s, int64_t session_id,
         set_err(s, "redaction failed (HMAC)");
         return -1;
     }
+    if (write_certs(s, ms, ids, &nids) < 0)
+        return -1;
     if (tx_open(s) < 0)
         return -1;
     sqlite3_bind_int64(q, 1, session_id);
@@ -888,13 +998,24 @@ int store_session_end(store_t *s, int64_t session_id,
     bind_u64(q, 36, ms->gap_bytes);
     bind_bool(q, 37, ms->syn_seen);
     bind_bool(q, 38, ms->one_sided);
+    BIND_FIELD(q, 39, ms->tls_alpn);
+    BIND_FIELD(q, 40, ms->ja3);
+    BIND_FIELD(q, 41, ms->ja4);
+    bind_bool(q, 42, ms->tls_handshake_complete);
+    bind_bool(q, 43, ms->tls_resumed);
+    if (nids > 0 && ids[0] > 0)
+        sqlite3_bind_int64(q, 44, ids[0]);
+    else
+        sqlite3_bind_null(q, 44);
     if (step_write(s, q, "update session") < 0)
         return -1;
     if (sqlite3_changes(s->db) == 0) {
         set_err(s, "update session: no session %lld", (long long)session_id);
         return -1;
     }
-    return row_done(s);
+    if (row_done(s) < 0)
+        return -1;
+    return write_chain(s, session_id, ids, nids);
 }
 
 /* Inserts a message and its recipients (redacted when a key is set). */

@@ -21,12 +21,18 @@
  *            cert_not_before, cert_not_after, exposed_envelope,
  *            exposed_content, exposed_credentials, cleartext_messages,
  *            client_bytes, server_bytes, gap_bytes, syn_seen, one_sided,
- *            complete)
+ *            complete, tls_alpn, ja3, ja4, tls_handshake_complete,
+ *            tls_resumed, cert_id)                              (v2: the last 6)
  *   messages(id, session_id, seq, method, mail_from, rcpt_count, size,
  *            body_sha256, subject, message_id, from_hdr, date_hdr, ts,
  *            reply_code, content_exposed, complete)
  *   recipients(message_id, address, domain, reply_code)
  *   findings(id, session_id, message_id, kind, severity, ts, evidence)
+ *   certificates(id, sha256 UNIQUE, subject, issuer, sans, not_before,
+ *            not_after, key_type, key_bits, sig_alg, self_signed,
+ *            first_seen, last_seen)                             (v2)
+ *   session_chain(session_id, depth, cert_id)                   (v2)
+ * A version 1 file is migrated in place when opened read-write.
  */
 #ifndef MAILTAP_STORE_H
 #define MAILTAP_STORE_H
@@ -35,7 +41,7 @@
 #include <stdint.h>
 #include "dissect/record.h"
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 #define STORE_ERRBUF_SIZE 512
 
 typedef struct store store_t;
@@ -91,7 +97,10 @@ int store_capture_finish(store_t *s, int64_t id, const struct store_capture_stat
 /* Inserts a session row (complete = 0) and returns its id, or -1. */
 int64_t store_session_begin(store_t *s, int64_t capture_id,
                             const struct store_endpoints *ep, double start_ts);
-/* Writes every column of the finished session (complete = 1). */
+/* Writes every column of the finished session (complete = 1) and, when
+ * ms->chain is set, the server chain: one certificates row per distinct
+ * SHA-256 (a repeat widens first_seen/last_seen), session_chain rows, and
+ * sessions.cert_id = the leaf.  Certificate fields are never redacted. */
 int store_session_end(store_t *s, int64_t session_id,
                       const struct store_endpoints *ep, const struct mt_session *ms);
 /* Inserts a message with its recipients. */

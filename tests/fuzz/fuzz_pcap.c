@@ -26,10 +26,11 @@ static void *f_start(void *arg, const struct cap_flow_info *fi)
     return dis_session_new(&p, &sink, NULL);
 }
 
-static void f_data(void *arg, void *flow, int side, const uint8_t *p, size_t len, double ts)
+static int f_data(void *arg, void *flow, int side, const uint8_t *p, size_t len, double ts)
 {
     (void)arg;
     dis_data(flow, side, p, len, ts);
+    return 0;
 }
 
 static void f_gap(void *arg, void *flow, int side, uint64_t len, double ts)
@@ -41,6 +42,8 @@ static void f_gap(void *arg, void *flow, int side, uint64_t len, double ts)
 static void f_event(void *arg, void *flow, int side, enum cap_event ev, double ts, const char *d)
 {
     (void)arg;
+    if (ev == CAP_EV_PROTOCOL)          /* all-ports only; no dissector event */
+        return;
     dis_capture_event(flow, side, (enum dis_cap_event)ev, ts, d);
 }
 

@@ -25,7 +25,7 @@ struct rec {
     char out[2][OUTMAX];
     size_t len[2];
     uint64_t data_bytes[2], gap_bytes[2];
-    int ev[2][3];
+    int ev[2][4];
     char detail[256];
     const uint8_t *last_ptr;        /* last pointer handed to data()         */
     int starts, ends, refuse;
@@ -69,8 +69,8 @@ static void *cb_start(void *arg, const struct cap_flow_info *fi)
     return &r->handle_tag;
 }
 
-static void cb_data(void *arg, void *flow, int side, const uint8_t *p, size_t len,
-                    double ts)
+static int cb_data(void *arg, void *flow, int side, const uint8_t *p, size_t len,
+                   double ts)
 {
     struct rec *r = arg;
 
@@ -83,6 +83,7 @@ static void cb_data(void *arg, void *flow, int side, const uint8_t *p, size_t le
     rec_append(r, side, (const char *)p, len);
     r->data_bytes[side] += len;
     logc(r, side ? "d1" : "d0");
+    return 0;
 }
 
 static void cb_gap(void *arg, void *flow, int side, uint64_t len, double ts)
@@ -162,6 +163,7 @@ static void h_free(struct harness *h)
 {
     cap_reasm_release(h->pool, h->d);
     assert_int_equal(cap_reasm_pool_in_use(h->pool), 0);
+    assert_int_equal(cap_reasm_pool_hist_in_use(h->pool), 0);
     cap_reasm_pool_free(h->pool);
     free(h->d);
     free(h->r);
@@ -542,6 +544,8 @@ static void test_pool_exhausted(void **st)
     h_flush(h);
     cap_reasm_flush(pool, d2, &o2, 2.0);
     assert_true(h->r->data_bytes[0] == 2048 * 32);
+    cap_reasm_release(pool, d2);                /* gives back its history */
+    assert_int_equal(cap_reasm_pool_hist_in_use(pool), 1);   /* h->d's */
     free(d2);
     h_free(h);
 }
@@ -658,6 +662,7 @@ static void ft_free(struct ftest *t)
     cap_flow_end_all(t->ft, CAP_END_EOF);
     assert_int_equal(cap_flow_count(t->ft), 0);
     assert_int_equal(cap_flow_pool_in_use(t->ft), 0);
+    assert_int_equal(cap_flow_hist_in_use(t->ft), 0);
     cap_flow_table_free(t->ft);
     free(t->r);
     free(t);
