@@ -243,6 +243,29 @@ static const struct dis_sink glue_sink = { sink_message, sink_finding, sink_sess
 static void progress(struct pipeline *pl, int final);
 static void live_tick(struct pipeline *pl);
 
+/* The dissector state (a few KiB) is made on the flow's first byte, gap or
+ * event, so connections that never carry payload (SYN scans, floods) cost
+ * only this small glue record. */
+static dis_session_t *glue_dis(struct flow_glue *g)
+{
+    if (g->dis)
+        return g->dis;
+    struct dis_params p;
+    memset(&p, 0, sizeof p);
+    p.port[0] = g->fi.side[0].port;
+    p.port[1] = g->fi.side[1].port;
+    p.client_side = g->fi.client_side;
+    p.syn_seen = g->fi.syn_seen;
+    p.ts = g->fi.ts;
+    p.ca_file = g_ca_file;
+    g->dis = dis_session_new(&p, &glue_sink, g);
+    if (!g->dis) {
+        err_line("memory", "cannot follow a connection: out of memory");
+        exit(1);
+    }
+    return g->dis;
+}
+
 static void *cb_flow_start(void *arg, const struct cap_flow_info *fi)
 {
     struct pipeline *pl = arg;
@@ -252,31 +275,18 @@ static void *cb_flow_start(void *arg, const struct cap_flow_info *fi)
     g->pl = pl;
     g->fi = *fi;
     g->client_side = fi->client_side >= 0 ? fi->client_side : 0;
-    struct dis_params p;
-    memset(&p, 0, sizeof p);
-    p.port[0] = fi->side[0].port;
-    p.port[1] = fi->side[1].port;
-    p.client_side = fi->client_side;
-    p.syn_seen = fi->syn_seen;
-    p.ts = fi->ts;
-    p.ca_file = g_ca_file;
-    g->dis = dis_session_new(&p, &glue_sink, g);
-    if (!g->dis) {
-        free(g);
-        return NULL;
-    }
     if (pl->live)
         live_tick(pl);
     return g;
 }
 
-/* Returns 0: keep delivering (1 would tell capture/ to stop this flow's
- * bytes; not used yet). */
+/* Returns 0 to keep delivering, 1 when capture/ may stop this flow's bytes
+ * (--all-ports and the dissector decided it is not SMTP). */
 static int cb_data(void *arg, void *flow, int side, const uint8_t *p, size_t len, double ts)
 {
     struct flow_glue *g = flow;
     struct pipeline *pl = arg;
-    dis_data(g->dis, side, p, len, ts);
+    dis_data(glue_dis(g), side, p, len, ts);
     if (pl->live) {
         /* live: the session row exists from the first byte, so a long
          * connection is visible (complete = 0) while it lasts */
@@ -295,7 +305,7 @@ static void cb_gap(void *arg, void *flow, int side, uint64_t len, double ts)
 {
     (void)arg;
     struct flow_glue *g = flow;
-    dis_gap(g->dis, side, len, ts);
+    dis_gap(glue_dis(g), side, len, ts);
 }
 
 static void cb_event(void *arg, void *flow, int side, enum cap_event ev, double ts,
@@ -310,7 +320,7 @@ static void cb_event(void *arg, void *flow, int side, enum cap_event ev, double 
     case CAP_EV_MIDSTREAM:        de = DIS_EV_MIDSTREAM; break;
     case CAP_EV_PROTOCOL:         de = DIS_EV_PROTOCOL; break;
     }
-    dis_capture_event(g->dis, side, de, ts, detail);
+    dis_capture_event(glue_dis(g), side, de, ts, detail);
 }
 
 static void cb_flow_end(void *arg, void *flow, enum cap_end_reason r, double ts)
@@ -324,8 +334,10 @@ static void cb_flow_end(void *arg, void *flow, enum cap_end_reason r, double ts)
     case CAP_END_TIMEOUT: mr = MT_END_TIMEOUT; break;
     case CAP_END_EOF:     mr = MT_END_EOF; break;
     }
-    dis_end(g->dis, mr, ts);
-    dis_session_free(g->dis);
+    if (g->dis) {               /* a flow that never carried a byte leaves no trace */
+        dis_end(g->dis, mr, ts);
+        dis_session_free(g->dis);
+    }
     free(g);
     if (pl->live)
         live_tick(pl);
@@ -513,6 +525,7 @@ static int analyze_one(store_t *st, const char *path, const struct analyze_opts 
     cfg.ports = default_ports;
     cfg.nports = sizeof default_ports / sizeof default_ports[0];
     cfg.all_ports = o->all_ports;
+    cfg.no_hash = !is_stdin;    /* hashed above to find duplicates: once is enough */
     char errbuf[CAP_ERRBUF_SIZE] = "";
     capture_t *cap = capture_open_file(path, &cfg, errbuf);
     if (!cap) {

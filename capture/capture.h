@@ -61,6 +61,8 @@ struct cap_config {
     int all_ports;
     size_t max_flows;           /* 0 = CAP_MAX_FLOWS_DEFAULT                 */
     double idle_timeout;        /* 0 = CAP_IDLE_TIMEOUT_DEFAULT              */
+    int no_hash;                /* 1: the caller hashed the file already;
+                                   capture_sha256() then stays ""          */
 };
 
 struct cap_callbacks {
@@ -127,7 +129,8 @@ int capture_run(capture_t *c, const struct cap_callbacks *cb, void *arg,
 void capture_break(capture_t *c);
 void capture_stats(const capture_t *c, struct cap_stats *out);
 /* Lower-case hex SHA-256 of every byte read from the file, valid after
- * capture_run returned 0 (the whole file was read); "" otherwise. */
+ * capture_run returned 0 or 2 (the whole file was read); "" otherwise, and
+ * always "" with cfg.no_hash. */
 const char *capture_sha256(const capture_t *c);
 /* Size of the file if known (regular file), else 0. */
 uint64_t capture_file_size(const capture_t *c);

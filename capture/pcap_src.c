@@ -75,7 +75,7 @@ static ssize_t cookie_read(void *cookie, char *buf, size_t size)
     if (n == 0)
         c->eof_seen = 1;
     if (n > 0) {
-        if (EVP_DigestUpdate(c->md, buf, (size_t)n) != 1) {
+        if (c->md != NULL && EVP_DigestUpdate(c->md, buf, (size_t)n) != 1) {
             c->read_error = EIO;
             return -1;
         }
@@ -220,8 +220,8 @@ capture_t *capture_open_file(const char *path, const struct cap_config *cfg,
     }
     if (fstat(c->fd, &sb) == 0 && S_ISREG(sb.st_mode))
         c->file_size = (uint64_t)sb.st_size;
-    c->md = EVP_MD_CTX_new();
-    if (c->md == NULL || EVP_DigestInit_ex(c->md, EVP_sha256(), NULL) != 1) {
+    if (!cfg->no_hash && ((c->md = EVP_MD_CTX_new()) == NULL ||
+                          EVP_DigestInit_ex(c->md, EVP_sha256(), NULL) != 1)) {
         snprintf(errbuf, CAP_ERRBUF_SIZE, "%s: can not initialise SHA-256", path);
         capture_close(c);
         return NULL;
