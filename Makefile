@@ -2,7 +2,10 @@
 #
 #   make            build ./mailtap
 #   make test       unit tests + golden tests (+ corpus check when ../shared/corpus exists)
-#   make check      `make test`, then the unit and golden tests again under ASan+UBSan
+#   make check      `make test`, then the suite again under ASan+UBSan, then a
+#                   10-second smoke run of every libFuzzer target
+#   make fuzz       every fuzz target for FUZZ_TIME seconds (default 60)
+#   make bench      throughput and memory benchmark (bench/README.md)
 #   make demo       analyse the bundled captures in tests/pcaps and print the report
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make clean
@@ -110,6 +113,7 @@ test: $(MAILTAP_BIN) $(UNIT_BIN)
 
 check: test
 	$(MAKE) SAN=1 test
+	$(MAKE) fuzz-smoke
 
 demo: $(MAILTAP_BIN)
 	@rm -f demo.db demo.db-wal demo.db-shm

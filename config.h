@@ -13,7 +13,7 @@
 /* ---- capture/ --------------------------------------------------------- */
 /* Flows tracked at once.  Past it the least recently active flow is ended
  * (reason timeout) and stored, never dropped silently. */
-#define CAP_MAX_FLOWS_DEFAULT      262144u
+#define CAP_MAX_FLOWS_DEFAULT      65536u
 /* Idle timeout by packet time, seconds.  Overridable at run time. */
 #define CAP_IDLE_TIMEOUT_DEFAULT   600.0
 /* Out-of-order bytes held per direction; past it the hole before the first
