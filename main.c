@@ -343,8 +343,15 @@ static void cb_flow_end(void *arg, void *flow, enum cap_end_reason r, double ts)
         live_tick(pl);
 }
 
+static void cb_tick(void *arg)
+{
+    struct pipeline *pl = arg;
+    if (pl->live)
+        live_tick(pl);
+}
+
 static const struct cap_callbacks glue_callbacks = {
-    cb_flow_start, cb_data, cb_gap, cb_event, cb_flow_end
+    cb_flow_start, cb_data, cb_gap, cb_event, cb_flow_end, cb_tick
 };
 
 static double ts_diff(const struct timespec *a, const struct timespec *b)
@@ -755,8 +762,11 @@ static void live_tick(struct pipeline *pl)
     if (now.tv_sec - pl->last_flush.tv_sec < LIVE_FLUSH_SECONDS)
         return;
     pl->last_flush = now;
-    if (cs.packets == pl->flushed_packets)
+    if (cs.packets == pl->flushed_packets) {
+        if (store_flush(pl->st) < 0)    /* sessions ended by idle expiry */
+            store_failed(pl);
         return;
+    }
     pl->flushed_packets = cs.packets;
     struct store_capture_stats ss;
     stats_to_store(&cs, &ss);
@@ -1011,9 +1021,6 @@ static int cmd_capture(int argc, char **argv)
                  "(or --allow-root)");
         return EXIT_USAGE;
     }
-    if (buffer_mib != LIVE_BUFFER_MIB_DEFAULT)
-        fprintf(stderr, "mailtap: capture: --buffer-mib is not passed to libpcap by this "
-                "build yet; the kernel buffer stays %d MiB\n", LIVE_BUFFER_MIB_DEFAULT);
     int events_on_stdout = events && strcmp(events, "-") == 0;
 
     /* 1. open the interface (root or CAP_NET_RAW) */
@@ -1022,6 +1029,7 @@ static int cmd_capture(int argc, char **argv)
     cfg.ports = default_ports;
     cfg.nports = sizeof default_ports / sizeof default_ports[0];
     cfg.all_ports = all_ports;
+    cfg.buffer_bytes = (size_t)buffer_mib * 1024u * 1024u;
     char errbuf[CAP_ERRBUF_SIZE] = "";
     capture_t *cap = capture_open_live(iface, bpf, &cfg, errbuf);
     if (!cap) {

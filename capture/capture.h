@@ -61,6 +61,7 @@ struct cap_config {
     int all_ports;
     size_t max_flows;           /* 0 = CAP_MAX_FLOWS_DEFAULT                 */
     double idle_timeout;        /* 0 = CAP_IDLE_TIMEOUT_DEFAULT              */
+    size_t buffer_bytes;        /* live: kernel buffer, 0 = 32 MiB           */
     int no_hash;                /* 1: the caller hashed the file already;
                                    capture_sha256() then stays ""          */
 };
@@ -83,6 +84,10 @@ struct cap_callbacks {
                   const char *detail);
     /* Last call for the flow; the handle is not used afterwards. */
     void (*flow_end)(void *arg, void *flow, enum cap_end_reason r, double ts);
+    /* Live capture only, may be NULL: called when no packet arrived for the
+     * read timeout (about 0.5 s), so periodic work (commits, status line,
+     * log reopening) goes on on a silent link. */
+    void (*tick)(void *arg);
 };
 
 struct cap_stats {

@@ -11,6 +11,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
+#include <time.h>
 #include <fcntl.h>
 #include <pcap.h>
 #include <signal.h>
@@ -27,6 +29,9 @@
 #define LIVE_SNAPLEN     262144
 #define LIVE_BUFFER      (32 * 1024 * 1024)
 #define LIVE_TIMEOUT_MS  500
+/* Packets still read from the kernel buffer after a stop was asked for
+ * (so a session that ended just before SIGTERM is not lost). */
+#define LIVE_DRAIN_MAX   200000
 #define DEFAULT_BPF      "tcp port 25 or tcp port 465 or tcp port 587"
 /* stdio buffer between libpcap and the hashing reader. */
 #define FILE_BUFFER      (256 * 1024)
@@ -51,6 +56,9 @@ struct capture {
     uint8_t *l3buf;                 /* rebuilt datagram (CAP_L3_MAX), lazily */
     struct cap_stats st;
     double last_sweep;
+    double wall_at_last;            /* live: wall clock at the last packet   */
+    const struct cap_callbacks *cb; /* for tick()                            */
+    void *cb_arg;
     volatile sig_atomic_t brk;
 };
 
@@ -274,7 +282,7 @@ capture_t *capture_open_live(const char *ifname, const char *bpf,
         return NULL;
     }
     if (pcap_set_snaplen(c->p, LIVE_SNAPLEN) || pcap_set_promisc(c->p, 1) ||
-        pcap_set_immediate_mode(c->p, 0) || pcap_set_buffer_size(c->p, LIVE_BUFFER) ||
+        pcap_set_immediate_mode(c->p, 0) || pcap_set_buffer_size(c->p, cfg->buffer_bytes ? (int)(cfg->buffer_bytes > (size_t)INT_MAX ? INT_MAX : cfg->buffer_bytes) : LIVE_BUFFER) ||
         pcap_set_timeout(c->p, LIVE_TIMEOUT_MS) ||
         pcap_set_tstamp_precision(c->p, PCAP_TSTAMP_PRECISION_MICRO)) {
         snprintf(errbuf, CAP_ERRBUF_SIZE, "%s: can not set capture options", ifname);
@@ -408,9 +416,56 @@ static void update_live_stats(const struct capture *c, struct cap_stats *st)
     }
 }
 
+static double wall_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Live, no packet for a read timeout: flows still expire (packet time is
+ * taken to advance with the wall clock since the last packet) and the
+ * consumer's tick runs. */
+static void live_idle(struct capture *c)
+{
+    if (c->st.packets > 0 && c->wall_at_last > 0) {
+        double now = c->st.last_ts + (wall_now() - c->wall_at_last);
+        if (now >= c->last_sweep + SWEEP_INTERVAL) {
+            c->last_sweep = now;
+            cap_flow_expire(c->ft, now);
+            cap_frag_expire(c->frags, now, &c->st.frag_dropped);
+        }
+    }
+    if (c->cb && c->cb->tick)
+        c->cb->tick(c->cb_arg);
+}
+
+/* After a stop in live mode: handle what the kernel already buffered,
+ * without waiting, up to LIVE_DRAIN_MAX packets. */
+static void drain_live(struct capture *c)
+{
+    char perr[PCAP_ERRBUF_SIZE];
+    struct pcap_pkthdr *h;
+    const u_char *data;
+
+    if (pcap_setnonblock(c->p, 1, perr) != 0)
+        return;
+    for (unsigned n = 0; n < LIVE_DRAIN_MAX; n++) {
+        int rc = pcap_next_ex(c->p, &h, &data);
+        if (rc == PCAP_ERROR_BREAK)
+            continue;                   /* the break flag is cleared by this */
+        if (rc != 1)
+            break;
+        handle_record(c, h, data);
+    }
+}
+
 int capture_run(capture_t *c, const struct cap_callbacks *cb, void *arg,
                 char *errbuf)
 {
+    c->cb = cb;
+    c->cb_arg = arg;
     errbuf[0] = '\0';
     if (c->p == NULL) {
         snprintf(errbuf, CAP_ERRBUF_SIZE, "capture is not open");
@@ -423,6 +478,8 @@ int capture_run(capture_t *c, const struct cap_callbacks *cb, void *arg,
         int rc;
 
         if (c->brk) {
+            if (c->live)
+                drain_live(c);
             update_live_stats(c, &c->st);
             cap_flow_end_all(c->ft, CAP_END_EOF);
             return 1;
@@ -430,10 +487,14 @@ int capture_run(capture_t *c, const struct cap_callbacks *cb, void *arg,
         rc = pcap_next_ex(c->p, &h, &data);
         if (rc == 1) {
             handle_record(c, h, data);
+            if (c->live)
+                c->wall_at_last = wall_now();
             continue;
         }
-        if (rc == 0)
-            continue;                   /* live: buffer timeout */
+        if (rc == 0) {                  /* live: read timeout, the link is quiet */
+            live_idle(c);
+            continue;
+        }
         if (rc == PCAP_ERROR_BREAK) {
             if (c->brk || c->live)
                 continue;               /* reported at the top */
