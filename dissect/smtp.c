@@ -18,7 +18,15 @@
  * Gaps (dis_gap) follow Zeek's AFTER_GAP idea: no guessing — pending
  * commands are forgotten and client lines are parsed again only after the
  * next server reply; DATA content that lost bytes is given up (the message
- * is emitted cut), a BDAT chunk just counts the missing bytes.
+ * is cut; the next server reply is its end-of-data reply), a BDAT chunk
+ * just counts the missing bytes.  Server gaps that the capture shows to be
+ * harmless (a direction that never delivered a byte, a gap ending on a
+ * reply boundary) are relaxed: see "server gaps" below.
+ *
+ * --all-ports (dis_wants_bytes, dis_is_smtp): on a port other than
+ * 25/465/587 a connection is SMTP only once an SMTP dialogue is seen or
+ * nDPI named it SMTP/SMTPS; it is given up as soon as nDPI names another
+ * protocol or the first bytes of a side cannot start SMTP.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -216,10 +224,31 @@ void smtp_client_gap_effect(struct dis_session *s, uint64_t len, double ts)
     case CM_HOLD:
         smtp_hold_gap(s, len, ts);
         return;
-    case CM_BODY:
+    case CM_BODY: {
+        /* The message is cut and the client's lines are skipped until the
+         * next server reply.  During DATA content the server sends nothing
+         * but its final reply, so that next reply is the end-of-data
+         * reply: the message waits for it in an entry marked as a guess
+         * (never kept across a server gap). */
+        struct smtp_msg *m = smtp_msg_ref(s->cmsg);
+
         smtp_body_cut(s, ts);
         smtp_resync(s, 1);
+        if (m != NULL && !m->emitted && !m->data_rejected) {
+            struct pending e;
+
+            memset(&e, 0, sizeof e);
+            e.cmd = CMD_EOD;
+            e.count = 1;
+            e.ts = ts;
+            e.flags = PE_GUESS;
+            e.msg = m;                  /* the reference taken above */
+            smtp_fifo_push(s, &e);
+        } else if (m != NULL) {
+            smtp_msg_unref(s, m);
+        }
         return;
+    }
     case CM_BDAT:
         if (len < s->bdat_left) {
             s->bdat_left -= len;        /* chunk boundaries still known */
@@ -258,22 +287,48 @@ void smtp_client_gap_effect(struct dis_session *s, uint64_t len, double ts)
     }
 }
 
-static void server_gap_effect(struct dis_session *s, uint64_t len, double ts)
-{
-    struct lbuf *lb = &s->lb[R_SRV];
+/*
+ * Server gaps.  The conservative rule (Zeek's AFTER_GAP) forgets the
+ * pending commands and makes the client wait for the next server reply
+ * (smtp_srv_fallback).  It is relaxed where the capture shows what can
+ * have been lost:
+ *
+ *  - A server direction that has delivered nothing yet (one-sided capture,
+ *    its gaps proven only by the client's ACKs) has no reply to lose track
+ *    of: its gaps change nothing in the parser, and their capture_gap waits
+ *    for its first byte (dropped when none comes: one_sided_capture says
+ *    it).  Bytes that do come later follow a hole of unknown content: the
+ *    conservative rule is applied then.
+ *
+ *  - A line cut by the gap that began with "NNN " as the first line of a
+ *    reply is a complete one-line reply whose text was cut (snaplen): it is
+ *    delivered as such (smtp_srv_cut_line).
+ *
+ *  - A gap that ends a line, outside a multi-line reply, with no command
+ *    waiting for a reply (one that was may have been answered inside the
+ *    gap) and the client in a mode its bytes do not owe to a lost reply
+ *    (commands, content): the commands the client sends from then on are
+ *    queued as usual (srv_recover) and the first server line after the gap
+ *    decides (smtp_srv_gap_line).  It must begin with "NNN " or "NNN-"
+ *    right where the gap ended, i.e. at the start of the next dis_data
+ *    call: the gap was the tail of a segment and a new segment starts with
+ *    a reply.  The FIFO then stays if the client lost no byte since its
+ *    commands were queued (pending.gapno; none is a guess, PE_GUESS) and
+ *    the code can answer its head (no 354 but to DATA, no 2xx to DATA...).
+ *
+ * Everything else — a gap inside a line or inside a multi-line reply, a
+ * gap while commands wait, a first line after the gap that is not a reply
+ * line (the gap ended inside a segment), a client that lost bytes too, an
+ * implausible code — gets the conservative rule.  A server line starting
+ * right at a gap's end is still taken as the start of a reply when it is a
+ * reply line (the client then resynchronises on that reply); any other is
+ * skipped to its end.
+ */
 
-    smtp_lbuf_reset(lb, 0);
-    lb->after_gap = 1;
-    smtp_reply_reset(s);
-    if (s->smode == SM_TLS) {
-        smtp_tls_gap(s, R_SRV, len);
-        return;
-    }
-    if (s->smode == SM_TLSWAIT) {
-        smtp_tls_begin(s, R_SRV, TLS_PEEK_NEED_MORE, ts);
-        smtp_tls_gap(s, R_SRV, len);
-        return;
-    }
+/* The conservative rule: pending commands forgotten, the client waits. */
+void smtp_srv_fallback(struct dis_session *s, double ts)
+{
+    s->srv_recover = 0;
     smtp_fifo_clear(s);
     if (s->auth.active)
         smtp_auth_finish(s, 0, ts);
@@ -291,6 +346,109 @@ static void server_gap_effect(struct dis_session *s, uint64_t len, double ts)
     }
 }
 
+/* Client modes whose bytes do not depend on a reply lost in a server gap
+ * (a hold waits for one, and always has its command queued). */
+static int cli_mode_independent(enum cli_mode m)
+{
+    return m == CM_CMD || m == CM_BODY || m == CM_BDAT;
+}
+
+/* No pending command was queued before a client gap or by a guess. */
+static int fifo_trusted(const struct dis_session *s)
+{
+    if (s->q_dropped > 0)
+        return 0;
+    for (unsigned i = 0; i < s->qlen; i++) {
+        const struct pending *e = &s->q[(s->qhead + i) % s->qcap];
+
+        if (e->gapno != s->cli_gaps || (e->flags & PE_GUESS))
+            return 0;
+    }
+    return 1;
+}
+
+/* The reply code can answer the command at the FIFO head. */
+static int reply_fits_head(const struct dis_session *s, int code)
+{
+    struct pending h;
+
+    if (!smtp_fifo_peek(s, &h))
+        return 1;
+    switch (h.cmd) {
+    case CMD_DATA:
+        return code == 354 || code >= 400;
+    case CMD_STARTTLS:
+    case CMD_XCLIENT:
+        return code == 220 || code >= 400;
+    case CMD_AUTH:
+    case CMD_SASL:
+        return code == 334 || code == 235 || code >= 400;
+    case CMD_QUIT:
+        return code == 221 || code >= 400;
+    default:
+        return code != 354 && code != 334 && code != 235 && code != 221 &&
+               (code != 220 || !s->greeting_seen);
+    }
+}
+
+/*
+ * The complete first server line after a gap (CR/LF removed; trunc: longer
+ * than DIS_LINE_MAX).  Returns 1 when it is to be parsed as a reply line,
+ * 0 when it is skipped.  Settles a tentatively kept FIFO.
+ */
+int smtp_srv_gap_line(struct dis_session *s, struct span line, int trunc,
+                      double ts)
+{
+    int code;
+
+    if (trunc || !smtp_reply_prefix(line.p, line.len)) {
+        if (s->srv_recover)
+            smtp_srv_fallback(s, ts);
+        return 0;
+    }
+    code = (line.p[0] - '0') * 100 + (line.p[1] - '0') * 10 + (line.p[2] - '0');
+    if (s->srv_recover) {
+        if (fifo_trusted(s) && reply_fits_head(s, code))
+            s->srv_recover = 0;         /* the FIFO stays */
+        else
+            smtp_srv_fallback(s, ts);
+    }
+    return 1;
+}
+
+/* What a gap in the server's bytes does to the parser.  late: the first
+ * server bytes arrive after gaps that were held back (nothing delivered
+ * before them). */
+static void server_gap_effect(struct dis_session *s, uint64_t len, double ts,
+                              int late)
+{
+    struct lbuf *lb = &s->lb[R_SRV];
+    int again, boundary;
+
+    if (s->smode == SM_REPLY && !late)
+        (void)smtp_srv_cut_line(s, ts);
+    again = lb->after_gap;
+    boundary = lb->len == 0 && !lb->discard && !lb->trunc && !lb->probe &&
+               !s->rep.active;
+    smtp_lbuf_reset(lb, 0);
+    lb->after_gap = 1;
+    smtp_reply_reset(s);
+    if (s->smode == SM_TLS) {
+        smtp_tls_gap(s, R_SRV, len);
+        return;
+    }
+    if (s->smode == SM_TLSWAIT) {
+        smtp_tls_begin(s, R_SRV, TLS_PEEK_NEED_MORE, ts);
+        smtp_tls_gap(s, R_SRV, len);
+        return;
+    }
+    if (!late && boundary && (!again || s->srv_recover) && s->qlen == 0 &&
+        s->q_dropped == 0 && cli_mode_independent(s->cmode))
+        s->srv_recover = 1;             /* the next server line decides */
+    else
+        smtp_srv_fallback(s, ts);
+}
+
 /* ---- per-side delivery (after the direction is known) ----------------------------- */
 
 static int role_of(const struct dis_session *s, int side)
@@ -298,11 +456,34 @@ static int role_of(const struct dis_session *s, int side)
     return side == s->client ? R_CLI : R_SRV;
 }
 
+static void gap_finding(struct dis_session *s, int role, uint64_t len,
+                        uint64_t off, double ts)
+{
+    smtp_finding(s, FK_CAPTURE_GAP, MT_SEV_INFO, ts, 0, role,
+                 "%llu bytes missing from %s at offset %llu",
+                 (unsigned long long)len, dir_name(role), (unsigned long long)off);
+}
+
+/* The first byte of a direction whose gaps were held back (server gaps);
+ * the server's bytes then follow a hole of unknown content. */
+static void first_bytes_after_gaps(struct dis_session *s, int role, double ts)
+{
+    uint64_t len = s->gapq[role].len;
+
+    s->gapq[role].on = 0;
+    gap_finding(s, role, len, s->gapq[role].off, s->gapq[role].ts);
+    if (role == R_SRV)
+        server_gap_effect(s, len, ts, 1);
+}
+
 static void side_data(struct dis_session *s, int side, const uint8_t *p,
                       size_t len, double ts)
 {
     int role = role_of(s, side);
 
+    if (s->deliv[role] == 0 && s->gapq[role].on)
+        first_bytes_after_gaps(s, role, ts);
+    s->deliv[role] += len;
     s->off[role] += len;
     if (role == R_CLI)
         smtp_client_feed(s, p, len, ts, ++s->chunk_seq);
@@ -319,15 +500,28 @@ static void side_gap(struct dis_session *s, int side, uint64_t len, double ts)
     s->gap_seen = 1;
     s->gapb[role] += len;
     s->out.gap_bytes += len;
-    smtp_finding(s, FK_CAPTURE_GAP, MT_SEV_INFO, ts, 0, role,
-                 "%llu bytes missing from %s at offset %llu",
-                 (unsigned long long)len, dir_name(role),
-                 (unsigned long long)s->off[role]);
+    if (s->deliv[role] == 0) {
+        /* nothing of this direction yet: its capture_gap waits for its
+         * first byte (none: one_sided_capture covers it) */
+        if (!s->gapq[role].on) {
+            s->gapq[role].on = 1;
+            s->gapq[role].ts = ts;
+            s->gapq[role].off = s->off[role];
+            s->gapq[role].len = 0;
+        }
+        s->gapq[role].len += len;
+    } else {
+        gap_finding(s, role, len, s->off[role], ts);
+    }
     s->off[role] += len;
-    if (role == R_CLI)
+    if (role == R_CLI) {
+        s->cli_gaps++;
+        if (s->srv_recover)
+            smtp_srv_fallback(s, ts);   /* the client lost bytes too */
         smtp_client_gap_effect(s, len, ts);
-    else
-        server_gap_effect(s, len, ts);
+    } else if (s->deliv[R_SRV] > 0) {
+        server_gap_effect(s, len, ts, 0);
+    }
 }
 
 static void side_event(struct dis_session *s, int side, enum dis_cap_event ev,
@@ -566,6 +760,110 @@ decide:
     }
 }
 
+/* ---- --all-ports --------------------------------------------------------------------- */
+
+/* first_gap values: the side lost bytes before its first one / later. */
+enum { FG_NONE = 0, FG_START, FG_LATER };
+
+/* nDPI's name for the flow ("SMTP", "TLS.Google", "Unknown", ...): its
+ * master protocol is the part before the dot. */
+static void note_protocol(struct dis_session *s, const char *name)
+{
+    struct span m;
+    const char *dot;
+    size_t n;
+
+    if (name == NULL)
+        return;
+    n = strnlen(name, SMTP_DETAIL_MAX);
+    dot = memchr(name, '.', n);
+    m = span_make((const uint8_t *)name, dot != NULL ? (size_t)(dot - name) : n);
+    if (span_eq_ci(m, "SMTP") || span_eq_ci(m, "SMTPS"))
+        s->ndpi = PNAME_SMTP;
+    else if (span_eq_ci(m, "SOCKS") || span_eq_ci(m, "HTTP_Proxy") ||
+             span_eq_ci(m, "HTTP_Connect"))
+        s->ndpi = PNAME_TUNNEL;
+    else if (m.len == 0 || span_eq_ci(m, "Unknown"))
+        s->ndpi = PNAME_NONE;
+    else
+        s->ndpi = PNAME_OTHER;
+}
+
+/* Either port is 25, 465 or 587: SMTP is expected on this connection. */
+static int expected_port(const struct dis_session *s)
+{
+    return smtp_port(s->par.port[0]) || smtp_port(s->par.port[1]);
+}
+
+/* An SMTP dialogue: a 220 greeting and HELO/EHLO/LHLO, or a reply to a
+ * command only SMTP has (smtp_reply.c). */
+static int smtp_dialogue(const struct dis_session *s)
+{
+    return s->dialogue ||
+           (s->greeting_seen && s->greeting_code == 220 && s->helo_sent);
+}
+
+/* What the first bytes of a side can start: bit 1 an SMTP client stream
+ * (a command verb), bit 2 a server stream (a reply line); 3 also for a TLS
+ * start, a tunnel handshake (SOCKS 4/5, HTTP CONNECT) and bytes too few to
+ * tell.  0: neither. */
+static int first_bytes_can_start(const uint8_t *p, size_t n)
+{
+    size_t i;
+    int can = 0;
+
+    if (n == 0)
+        return 3;
+    if (smtp_tls_candidate(p[0])) {
+        enum tls_peek k = tls_peek(p, n < 6 ? n : 6);
+
+        return (k == TLS_PEEK_NEED_MORE || k == TLS_PEEK_HANDSHAKE ||
+                k == TLS_PEEK_SSLV2_HELLO) ? 3 : 0;
+    }
+    if (p[0] == 0x04 || p[0] == 0x05)
+        return 3;                       /* SOCKS request: nDPI tells */
+    for (i = 0; i < n && i < 16; i++)
+        if (p[i] == ' ' || p[i] == '\r' || p[i] == '\n')
+            break;
+    if (i == n && n < 16)
+        can |= 1;                       /* verb not complete yet */
+    else if (i < n && (smtp_verb_known(span_make(p, i)) ||
+                       span_eq_ci(span_make(p, i), "CONNECT")))
+        can |= 1;
+    if (n < 4) {
+        for (i = 0; i < n; i++)
+            if (p[i] < (i == 0 ? '1' : '0') || p[i] > (i == 0 ? '5' : '9'))
+                break;
+        if (i == n)
+            can |= 2;                   /* reply code not complete yet */
+    } else if (smtp_reply_prefix(p, n) ||
+               (p[0] >= '1' && p[0] <= '5' && p[1] >= '0' && p[1] <= '9' &&
+                p[2] >= '0' && p[2] <= '9' && (p[3] == '\r' || p[3] == '\n'))) {
+        can |= 2;
+    }
+    return can;
+}
+
+/* The first bytes of capture side `side` clearly cannot start its role's
+ * SMTP stream.  Only judged when the connection's start was captured and
+ * the side lost nothing before them. */
+static int side_not_smtp(const struct dis_session *s, int side)
+{
+    int can, want;
+
+    if (!s->par.syn_seen || s->first_gap[side] == FG_START ||
+        s->first_len[side] == 0)
+        return 0;
+    can = first_bytes_can_start(s->first[side], s->first_len[side]);
+    if (can == 3)
+        return 0;
+    if (s->client < 0)
+        want = 3;                       /* either role */
+    else
+        want = side == s->client ? 1 : 2;
+    return (can & want) == 0;
+}
+
 /* ---- API ---------------------------------------------------------------------------- */
 
 dis_session_t *dis_session_new(const struct dis_params *p,
@@ -593,9 +891,21 @@ dis_session_t *dis_session_new(const struct dis_params *p,
 
 void dis_data(dis_session_t *s, int side, const uint8_t *p, size_t len, double ts)
 {
+#ifdef SMTP_TRACE
+    fprintf(stderr, "smtp %p data side %d len %zu ts %.6f\n", (void *)s, side, len,
+            ts);
+#endif
     if (s == NULL || s->ended || (side != 0 && side != 1) || p == NULL || len == 0)
         return;
     s->side_bytes[side] += len;
+    if (!s->first_gap[side] && s->first_len[side] < sizeof s->first[side]) {
+        size_t k = sizeof s->first[side] - s->first_len[side];
+
+        if (k > len)
+            k = len;
+        memcpy(s->first[side] + s->first_len[side], p, k);
+        s->first_len[side] += (uint8_t)k;
+    }
     if (s->client < 0) {
         sniff_data(s, side, p, len, ts);
         return;
@@ -607,8 +917,14 @@ void dis_gap(dis_session_t *s, int side, uint64_t len, double ts)
 {
     struct sniff_item *it;
 
+#ifdef SMTP_TRACE
+    fprintf(stderr, "smtp %p gap side %d len %llu ts %.6f\n", (void *)s, side,
+            (unsigned long long)len, ts);
+#endif
     if (s == NULL || s->ended || (side != 0 && side != 1) || len == 0)
         return;
+    if (!s->first_gap[side])
+        s->first_gap[side] = s->first_len[side] == 0 ? FG_START : FG_LATER;
     if (s->client < 0) {
         if ((it = sniff_item(s)) == NULL) {
             sniff_give_up(s);
@@ -629,10 +945,18 @@ void dis_capture_event(dis_session_t *s, int side, enum dis_cap_event ev,
 {
     struct sniff_item *it;
 
+#ifdef SMTP_TRACE
+    fprintf(stderr, "smtp %p event side %d ev %d ts %.6f %s\n", (void *)s, side,
+            (int)ev, ts, detail != NULL ? detail : "");
+#endif
     if (s == NULL || s->ended)
         return;
     if (side != 0 && side != 1)
         side = 0;
+    if (ev == DIS_EV_PROTOCOL) {
+        note_protocol(s, detail);
+        return;
+    }
     if (s->client < 0) {
         if ((it = sniff_item(s)) == NULL) {
             sniff_give_up(s);
@@ -764,7 +1088,11 @@ static void end_findings(struct dis_session *s, enum mt_protection prot, double 
                      s->post220_crit ? " (AUTH/MAIL/RCPT/DATA followed)" : "");
     smtp_tls_failure_finding(s, ts);
     smtp_tls_findings(s);
+    /* A masked STARTTLS (starttls_token_masked) is the accurate finding:
+     * the server did offer it / the client did ask; the A-group negotiation
+     * findings would be its false positives (DETECTIONS.md §2). */
     if (prot == MT_PROT_CLEARTEXT && !s->out.starttls_requested && !s->implicit_cli &&
+        !s->token_masked &&
         ((s->ehlo_ok && !s->out.starttls_offered) || (s->helo_ok && !s->ehlo_ok)))
         smtp_finding(s, FK_CLEARTEXT_NO_STARTTLS_OFFERED,
                      (content || cred) ? MT_SEV_HIGH : env ? MT_SEV_MEDIUM : MT_SEV_LOW,
@@ -772,7 +1100,8 @@ static void end_findings(struct dis_session *s, enum mt_protection prot, double 
                      s->ehlo_ok ? "EHLO reply without STARTTLS"
                                 : "HELO session (no extensions, no STARTTLS)",
                      exposure_words(s));
-    if (s->out.starttls_offered && !s->out.starttls_requested && s->carried_on)
+    if (s->out.starttls_offered && !s->out.starttls_requested && s->carried_on &&
+        !s->token_masked)
         smtp_finding(s, FK_STARTTLS_OFFERED_NOT_USED,
                      (content || cred) ? MT_SEV_HIGH : MT_SEV_MEDIUM, s->carried_ts,
                      0, -1, "STARTTLS offered, never requested; %s",
@@ -825,11 +1154,19 @@ static void end_findings(struct dis_session *s, enum mt_protection prot, double 
                      "cleartext SMTP %s on port 465",
                      s->greeting_seen ? "greeting" : "commands");
     }
-    if (port != 0 && !smtp_port(port) && (s->greeting_seen || s->helo_sent) &&
-        (s->srv_synced || s->cli_clear_cmd))
-        smtp_finding(s, FK_SMTP_ON_NONSTANDARD_PORT, MT_SEV_INFO,
-                     s->greeting_seen ? s->greeting_ts : s->first_clear_ts, 0, -1,
-                     "SMTP dialogue on port %u", (unsigned)port);
+    /* SMTP recognised (dis_is_smtp), or at least HELO/EHLO/LHLO sent (a
+     * client-only capture on a port the user listed) */
+    if (port != 0 && !smtp_port(port)) {
+        if (smtp_dialogue(s) || s->helo_sent)
+            smtp_finding(s, FK_SMTP_ON_NONSTANDARD_PORT, MT_SEV_INFO,
+                         s->greeting_seen ? s->greeting_ts : s->first_clear_ts, 0,
+                         -1, "SMTP dialogue on port %u", (unsigned)port);
+        else if (dis_is_smtp(s))
+            smtp_finding(s, FK_SMTP_ON_NONSTANDARD_PORT, MT_SEV_INFO,
+                         s->out.start_ts, 0, -1, "SMTP%s on port %u (named by nDPI)",
+                         s->tls[R_CLI].on ? " over TLS" : "", (unsigned)port);
+    }
+    smtp_smuggling_finding(s);
     if (srv_silent != cli_silent) {
         s->out.one_sided = 1;
         smtp_finding(s, FK_ONE_SIDED_CAPTURE, MT_SEV_INFO, ts, 0, -1,
@@ -885,12 +1222,29 @@ void dis_session_free(dis_session_t *s)
     free(s);
 }
 
+/* On 25/465/587 anything SMTP-like (TLS included); elsewhere TLS alone is
+ * not SMTP (443 is HTTPS) unless nDPI said SMTP/SMTPS: an SMTP dialogue is
+ * needed. */
 int dis_is_smtp(const dis_session_t *s)
 {
-    return s != NULL && s->is_smtp;
+    if (s == NULL)
+        return 0;
+    if (expected_port(s) || s->ndpi == PNAME_SMTP)
+        return s->is_smtp;
+    return smtp_dialogue(s);
 }
 
+/* 0 once the connection is decided not to be SMTP: not on 25/465/587, no
+ * SMTP dialogue (and nDPI did not say SMTP/SMTPS or a tunnel), and nDPI
+ * named another protocol or the first bytes of a side cannot start SMTP. */
 int dis_wants_bytes(const dis_session_t *s)
 {
-    return s != NULL;
+    if (s == NULL)
+        return 0;
+    if (expected_port(s) || s->ndpi == PNAME_SMTP || s->ndpi == PNAME_TUNNEL ||
+        smtp_dialogue(s))
+        return 1;
+    if (s->ndpi == PNAME_OTHER)
+        return 0;
+    return !side_not_smtp(s, 0) && !side_not_smtp(s, 1);
 }

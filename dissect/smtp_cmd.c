@@ -246,6 +246,7 @@ int smtp_fifo_push(struct dis_session *s, const struct pending *e)
         smtp_pending_drop(s, &old);
     }
     *fifo_at(s, s->qlen) = *e;
+    fifo_at(s, s->qlen)->gapno = s->cli_gaps;
     s->qlen++;
     return 0;
 }
@@ -696,7 +697,10 @@ static void command_line(struct dis_session *s, struct span line, double ts,
     e.ts = ts;
     if (cmds[id].flags & CF_RESTRICTED)
         e.flags |= PE_RESTRICTED;
-    if (chunk != 0 && s->pl_chunk == chunk)
+    /* After the STARTTLS 220 the client should have sent TLS: its cleartext
+     * commands there are non_tls_after_starttls_220, not a pipelining
+     * matter as well. */
+    if (chunk != 0 && s->pl_chunk == chunk && !s->post220)
         smtp_finding(s, FK_PIPELINING_ORDER_VIOLATION, MT_SEV_LOW, ts, 0, -1,
                      "%s followed by %s in the same segment before its reply",
                      smtp_cmd_name((enum cmd_id)s->pl_cmd), smtp_cmd_name(id));

@@ -45,6 +45,16 @@
 
 enum smtp_role { R_CLI = 0, R_SRV = 1 };
 
+/* What nDPI called the flow (DIS_EV_PROTOCOL, --all-ports), by its master
+ * protocol (the part of "X.Y" before the dot). */
+enum smtp_ndpi {
+    PNAME_NONE = 0,     /* no verdict (yet), or "Unknown"                   */
+    PNAME_SMTP,         /* SMTP or SMTPS                                    */
+    PNAME_TUNNEL,       /* SOCKS, HTTP_Proxy, HTTP_Connect: a tunnel that
+                           may carry SMTP; decides nothing                  */
+    PNAME_OTHER         /* anything else: TLS, HTTP, ...                    */
+};
+
 /* Internal bounds.  The attacker-facing limits live in config.h; these
  * are derived bookkeeping sizes, each with its overflow behaviour. */
 #define SMTP_MSG_LIVE_MAX     16u   /* message objects alive at once; past it
@@ -144,12 +154,16 @@ struct pending {
     uint64_t chunk;             /* client dis_data call it came in (0: unknown) */
     double ts;                  /* packet time it was sent                  */
     struct smtp_msg *msg;       /* counted reference, or NULL               */
+    uint32_t gapno;             /* client gaps counted when it was queued   */
 };
 #define PE_RESTRICTED 0x01u     /* must be last in a pipelined group        */
 #define PE_HOLD       0x02u     /* client bytes are held until its reply    */
 #define PE_BLIND      0x04u     /* its hold was resolved without the reply  */
 #define PE_LAST       0x08u     /* BDAT ... LAST                            */
 #define PE_BORROWED   0x10u     /* copy handed to a handler: msg not owned  */
+#define PE_GUESS      0x20u     /* queued by a guess (end of data inferred
+                                   after a client gap): never kept across a
+                                   server gap                               */
 
 /* ---- messages ---------------------------------------------------------------- */
 
@@ -187,6 +201,9 @@ struct lbuf {
     uint8_t discard;            /* skipping to the next LF                  */
     uint8_t after_gap;          /* next byte follows a gap: check for TLS first */
     uint8_t wipe;               /* the line held a secret: cleanse after use */
+    uint8_t probe;              /* server: this line began right at the end
+                                   of a gap; kept only if it is a reply line
+                                   (smtp_srv_gap_line)                      */
 };
 
 /* Client bytes held while a mode-changing command waits for its reply. */
@@ -301,6 +318,11 @@ struct dis_session {
     struct mt_session out;
 
     int client;                 /* capture side of the client, -1: sniffing */
+    int ndpi;                   /* enum smtp_ndpi: DIS_EV_PROTOCOL verdict  */
+    uint8_t first[2][16];       /* per capture side: its first bytes, for
+                                   dis_wants_bytes()                        */
+    uint8_t first_len[2];
+    uint8_t first_gap[2];       /* that side lost bytes before its first one */
     int dir_guessed;            /* decided by port (no byte evidence)       */
     int ended;
     int is_smtp;
@@ -312,6 +334,18 @@ struct dis_session {
     struct tlsdir tls[2];
     uint64_t off[2];            /* stream offset incl. gaps                 */
     uint64_t gapb[2];           /* bytes missing                             */
+    uint64_t deliv[2];          /* bytes delivered (replay-consistent)      */
+    struct {                    /* capture_gap of a direction that has not
+                                   delivered a byte yet (raised on its first
+                                   byte, dropped if none ever comes)        */
+        int on;
+        double ts;
+        uint64_t len, off;
+    } gapq[2];
+    uint32_t cli_gaps;          /* client gaps so far (pending.gapno)       */
+    int srv_recover;            /* server gap at a line boundary: the FIFO is
+                                   kept until the first line after it decides
+                                   (smtp.c, "server gaps")                  */
     int any_line[2];            /* a line (or other bytes) was processed    */
     uint64_t last_chunk;        /* chunk of the client bytes fed last       */
     enum cli_mode cmode;
@@ -373,6 +407,14 @@ struct dis_session {
     unsigned kw_lines;          /* keyword lines of the EHLO reply read     */
     int xclient_greeting;       /* XCLIENT answered 220 (new greeting)      */
     char masked_verb[32];       /* escaped verb of a masked command         */
+    int token_masked;           /* starttls_token_masked raised             */
+    int dialogue;               /* a reply answered an SMTP-only command    */
+    struct {                    /* smtp_smuggling_eod_ambiguity, raised once
+                                   at the end for the whole session         */
+        int seen, high;
+        double ts;
+        char ev[160];           /* evidence of the message chosen           */
+    } smug;
     int cli_cmds;               /* commands parsed                          */
     int helo_sent, helo_ok;
     double helo_ts;
@@ -436,6 +478,9 @@ uint16_t smtp_server_port(const struct dis_session *s);
 int smtp_is_submission(const struct dis_session *s);
 void smtp_client_gap_effect(struct dis_session *s, uint64_t len, double ts);
 void smtp_resync(struct dis_session *s, int discard_client_line);
+int smtp_srv_gap_line(struct dis_session *s, struct span line, int trunc,
+                      double ts);
+void smtp_srv_fallback(struct dis_session *s, double ts);
 
 /* ---- smtp_line.c ---------------------------------------------------------------- */
 
@@ -446,6 +491,7 @@ void smtp_server_feed(struct dis_session *s, const uint8_t *p, size_t len,
 void smtp_lbuf_reset(struct lbuf *lb, int discard);
 void smtp_lbuf_free(struct lbuf *lb);
 void smtp_tls_begin(struct dis_session *s, int role, enum tls_peek kind, double ts);
+int smtp_srv_cut_line(struct dis_session *s, double ts);
 int smtp_tls_candidate(uint8_t c);
 void smtp_hold_start(struct dis_session *s, enum cmd_id trig, uint64_t chunk,
                      double ts);
@@ -476,6 +522,7 @@ int smtp_verb_known(struct span verb);
 /* ---- smtp_reply.c --------------------------------------------------------------- */
 
 void smtp_srv_line(struct dis_session *s, struct span line, double ts);
+int smtp_reply_prefix(const uint8_t *p, size_t n);
 void smtp_reply_reset(struct dis_session *s);
 
 /* ---- smtp_msg.c ------------------------------------------------------------------ */
@@ -484,6 +531,7 @@ struct smtp_msg *smtp_msg_new(struct dis_session *s, double ts);
 struct smtp_msg *smtp_msg_ref(struct smtp_msg *m);
 void smtp_msg_unref(struct dis_session *s, struct smtp_msg *m);
 void smtp_msg_emit(struct dis_session *s, struct smtp_msg *m, double ts);
+void smtp_smuggling_finding(struct dis_session *s);
 void smtp_msg_free_all(struct dis_session *s);
 void smtp_txn_end(struct dis_session *s, struct pending *e);
 void smtp_msg_add_rcpt(struct dis_session *s, struct smtp_msg *m,

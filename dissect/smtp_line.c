@@ -41,6 +41,7 @@ void smtp_lbuf_reset(struct lbuf *lb, int discard)
     lb->len = 0;
     lb->trunc = 0;
     lb->wipe = 0;
+    lb->probe = 0;
     lb->discard = discard ? 1 : 0;
     if (lb->cap > SMTP_CARRY_KEEP) {
         free(lb->buf);
@@ -242,12 +243,20 @@ static enum ls line_start(const struct lbuf *lb, const uint8_t *p, size_t len,
     return LS_TLS;
 }
 
-/* Hands one complete line to the role's handler. */
+/* Hands one complete line to the role's handler.  probe: a server line
+ * that began right where a gap ended (smtp_srv_gap_line decides). */
 static void deliver_line(struct dis_session *s, int role, struct span content,
-                         int trunc, double ts, uint64_t chunk)
+                         int trunc, double ts, uint64_t chunk, int probe)
 {
     struct span line = content;
 
+    if (probe) {
+        while (line.len > 0 && line.p[line.len - 1] == '\r')
+            line.len--;
+        if (!smtp_srv_gap_line(s, line, trunc, ts))
+            return;                     /* not a reply line: skipped */
+        line = content;
+    }
     if (trunc) {
         smtp_finding(s, FK_SMTP_LINE_TOO_LONG, MT_SEV_LOW, ts, 0, -1,
                      "%s line longer than %u octets (cut for parsing)",
@@ -289,6 +298,8 @@ static size_t line_step(struct dis_session *s, int role, const uint8_t *p,
         case LS_TLS: {
             uint32_t held = lb->len;
 
+            if (role == R_SRV && s->srv_recover)
+                smtp_srv_fallback(s, ts);   /* TLS after the gap: no reply */
             lb->after_gap = 0;
             tls_divert(s, role, kind, ts);
             if (held > 0)
@@ -298,9 +309,14 @@ static size_t line_step(struct dis_session *s, int role, const uint8_t *p,
         }
         case LS_LINE:
             if (lb->after_gap) {
-                /* Not a record after a gap: the rest of that line is
+                /* Not a record after a gap.  A server line starting right
+                 * at the gap's end may be a whole reply line (decided when
+                 * it is complete); otherwise the rest of that line is
                  * unusable. */
-                smtp_lbuf_reset(lb, 1);
+                if (role == R_SRV && s->smode == SM_REPLY)
+                    lb->probe = 1;
+                else
+                    smtp_lbuf_reset(lb, 1);
             }
             break;
         }
@@ -320,16 +336,41 @@ static size_t line_step(struct dis_session *s, int role, const uint8_t *p,
     }
     n = (size_t)(lf - p);
     if (lb->len == 0 && !lb->trunc) {
-        int trunc = n > DIS_LINE_MAX;
+        int trunc = n > DIS_LINE_MAX, probe = lb->probe;
 
+        lb->probe = 0;
         deliver_line(s, role, span_make(p, trunc ? DIS_LINE_MAX : n), trunc,
-                     ts, chunk);
+                     ts, chunk, probe);
     } else {
+        int probe = lb->probe;
+
+        lb->probe = 0;
         carry_append(lb, p, n);
-        deliver_line(s, role, span_make(lb->buf, lb->len), lb->trunc, ts, chunk);
+        deliver_line(s, role, span_make(lb->buf, lb->len), lb->trunc, ts, chunk,
+                     probe);
         smtp_lbuf_reset(lb, 0);
     }
     return n + 1;
+}
+
+/*
+ * A server gap cut the line being read: when it began at a line start
+ * (not a line probed after an earlier gap) with "NNN " it is a final reply
+ * line whose text was cut, so it is handed over as such (its code is what
+ * matters).  Only the first line of a reply qualifies: the last line of a
+ * multi-line reply may be a cut EHLO keyword.  Returns 1 when delivered.
+ */
+int smtp_srv_cut_line(struct dis_session *s, double ts)
+{
+    struct lbuf *lb = &s->lb[R_SRV];
+
+    if (s->smode != SM_REPLY || s->rep.active || lb->discard || lb->probe ||
+        lb->after_gap || lb->trunc || !smtp_reply_prefix(lb->buf, lb->len) ||
+        lb->buf[3] != ' ')
+        return 0;
+    deliver_line(s, R_SRV, span_make(lb->buf, lb->len), 0, ts, 0, 0);
+    smtp_lbuf_reset(lb, 0);
+    return 1;
 }
 
 /* ---- hold buffer ---------------------------------------------------------------- */

@@ -393,6 +393,26 @@ void smtp_spec_resolve(struct dis_session *s, int code, double ts)
 
 /* ---- emission ------------------------------------------------------------------ */
 
+/* Remembers a message's non-CRLF end-of-data look-alikes: the evidence is
+ * that of the first message with command lines after one, else of the
+ * first message with any. */
+static void smuggling_note(struct dis_session *s, const struct smtp_msg *m)
+{
+    const struct body *b = m->body;
+    int high = b->smuggled_command ? 1 : 0;
+
+    if (s->smug.seen && (s->smug.high || !high))
+        return;
+    s->smug.seen = 1;
+    s->smug.high = high;
+    s->smug.ts = m->ts;
+    snprintf(s->smug.ev, sizeof s->smug.ev,
+             "%u non-CRLF end-of-data look-alike(s) in the content of message %u "
+             "(first at offset %llu)%s", (unsigned)b->bare_eod_candidates, m->seq,
+             (unsigned long long)b->smuggle_offset,
+             high ? ", followed by SMTP command lines" : "");
+}
+
 /*
  * Hands the message to the sink, then the findings that name it.  Its
  * body and recipients are released afterwards (nothing needs them).
@@ -449,16 +469,23 @@ void smtp_msg_emit(struct dis_session *s, struct smtp_msg *m, double ts)
                      mt_method_name(m->method), (unsigned long long)mm.size,
                      complete ? "" : " (content cut)", reply);
     }
+    /* lmtp_cleartext and smtp_smuggling_eod_ambiguity are session-level
+     * (SPEC §5): msg_seq 0.  Smuggling is raised at the end, with the
+     * severity of the worst message. */
     if (m->exposed && m->lmtp)
-        smtp_finding(s, FK_LMTP_CLEARTEXT, MT_SEV_MEDIUM, m->ts, m->seq, -1,
+        smtp_finding(s, FK_LMTP_CLEARTEXT, MT_SEV_MEDIUM, m->ts, 0, -1,
                      "LMTP delivery of message content in cleartext");
     if (m->body != NULL && m->body->bare_eod_candidates > 0)
-        smtp_finding(s, FK_SMTP_SMUGGLING_EOD_AMBIGUITY,
-                     m->body->smuggled_command ? MT_SEV_HIGH : MT_SEV_LOW, m->ts,
-                     m->seq, -1,
-                     "%u non-CRLF end-of-data look-alike(s) in the content (first at "
-                     "offset %llu)%s", (unsigned)m->body->bare_eod_candidates,
-                     (unsigned long long)m->body->smuggle_offset,
-                     m->body->smuggled_command ? ", followed by SMTP command lines" : "");
+        smuggling_note(s, m);
     msg_lighten(s, m);
+}
+
+/* Raises smtp_smuggling_eod_ambiguity once for the session (dis_end). */
+void smtp_smuggling_finding(struct dis_session *s)
+{
+    if (!s->smug.seen)
+        return;
+    smtp_finding(s, FK_SMTP_SMUGGLING_EOD_AMBIGUITY,
+                 s->smug.high ? MT_SEV_HIGH : MT_SEV_LOW, s->smug.ts, 0, -1, "%s",
+                 s->smug.ev);
 }

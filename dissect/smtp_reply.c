@@ -44,6 +44,13 @@ static int parse_reply(struct span line, int *code, int *final, struct span *tex
     return 1;
 }
 
+/* 1 when p starts with a reply line's "NNN " or "NNN-" (n >= 4). */
+int smtp_reply_prefix(const uint8_t *p, size_t n)
+{
+    return n >= 4 && p[0] >= '1' && p[0] <= '5' && is_digit(p[1]) &&
+           is_digit(p[2]) && (p[3] == ' ' || p[3] == '-');
+}
+
 void smtp_reply_reset(struct dis_session *s)
 {
     s->rep.active = 0;
@@ -113,11 +120,12 @@ static void ehlo_keyword(struct dis_session *s, struct span text, double ts)
         x++;
     if (x >= 4) {
         smtp_esc(ev, sizeof ev, kw.p, kw.len < 24 ? kw.len : 24);
-        if (kw.len == 8)
+        if (kw.len == 8) {
+            s->token_masked = 1;
             smtp_finding(s, FK_STARTTLS_TOKEN_MASKED, MT_SEV_CRITICAL, ts, 0, -1,
                          "EHLO reply keyword \"%s\": STARTTLS overwritten in transit",
                          ev);
-        else
+        } else
             smtp_finding(s, FK_EHLO_KEYWORDS_MASKED, MT_SEV_LOW, ts, 0, -1,
                          "EHLO reply keyword \"%s\" masked in transit", ev);
     }
@@ -338,10 +346,12 @@ static void reply_masked(struct dis_session *s, struct pending *e, int code,
                          double ts)
 {
     (void)e;
-    if (code == 500 || code == 502)
+    if (code == 500 || code == 502) {
+        s->token_masked = 1;
         smtp_finding(s, FK_STARTTLS_TOKEN_MASKED, MT_SEV_CRITICAL, ts, 0, -1,
                      "client command \"%s\" answered %d: a command (STARTTLS) "
                      "overwritten in transit", s->masked_verb, code);
+    }
 }
 
 static const reply_fn reply_table[CMD_COUNT] = {
@@ -360,6 +370,23 @@ static const reply_fn reply_table[CMD_COUNT] = {
 };
 
 /* ---- reply assembly ----------------------------------------------------------------- */
+
+/* Commands no other line protocol of the same shape (FTP, NNTP: 3-digit
+ * replies too) uses: a reply to one makes the connection an SMTP dialogue
+ * (dis_is_smtp on other ports).  QUIT, NOOP, HELP and RSET are left out,
+ * and AUTH counts only with a SASL mechanism FTP does not have (FTP's
+ * "AUTH TLS", "AUTH GSSAPI"): see reply_done. */
+static int smtp_only_cmd(enum cmd_id c)
+{
+    switch (c) {
+    case CMD_HELO: case CMD_EHLO: case CMD_LHLO: case CMD_MAIL: case CMD_RCPT:
+    case CMD_DATA: case CMD_BDAT: case CMD_STARTTLS: case CMD_XCLIENT:
+    case CMD_XFORWARD: case CMD_EOD:
+        return 1;
+    default:
+        return 0;
+    }
+}
 
 /* A reply with no command waiting for it. */
 static void unsolicited(struct dis_session *s, int code, double ts)
@@ -385,8 +412,10 @@ static void reply_begin(struct dis_session *s, int code, struct span text,
     s->rep.first_len = text.len < sizeof s->rep.first ? text.len : sizeof s->rep.first;
     if (s->rep.first_len > 0)
         memcpy(s->rep.first, text.p, s->rep.first_len);
-    if (!s->midstream)
+    if (!s->midstream && s->gapb[R_SRV] == 0)
         greet = code == 220 || code == 421 || code == 554 || s->qlen == 0;
+    else if (!s->midstream)             /* lost bytes: maybe the greeting */
+        greet = (code == 220 || code == 421 || code == 554) && s->qlen == 0;
     else
         greet = s->qlen == 0 && code == 220 && s->cli_cmds == 0;
     if (!s->greeting_seen && greet) {
@@ -450,6 +479,10 @@ static void reply_done(struct dis_session *s, double ts)
         }
         if (e.flags & PE_RESTRICTED)
             s->pl_chunk = 0;
+        if (smtp_only_cmd((enum cmd_id)e.cmd) ||
+            (e.cmd == CMD_AUTH && s->auth.active && s->auth.mech != SASL_UNKNOWN &&
+             s->auth.mech != SASL_GSSAPI))
+            s->dialogue = 1;
         if (e.cmd < CMD_COUNT && reply_table[e.cmd] != NULL)
             reply_table[e.cmd](s, &e, code, ts);
         smtp_pending_drop(s, &e);
@@ -458,6 +491,7 @@ static void reply_done(struct dis_session *s, double ts)
         if (ehlo && !s->ehlo_ok) {      /* inferred EHLO reply */
             s->ehlo_ok = 1;
             s->ehlo_ts = ts;
+            s->dialogue = 1;            /* greeting + EHLO reply: SMTP */
         }
         unsolicited(s, code, ts);
         break;

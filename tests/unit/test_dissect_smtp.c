@@ -76,6 +76,9 @@ struct rec {
     char *dump;                 /* normalised text of everything emitted    */
     size_t dlen, dcap;
     int order_ok;               /* messages before findings naming them     */
+    long wants0;                /* first step after which dis_wants_bytes()
+                                   was 0, -1: never                         */
+    int is_smtp;                /* dis_is_smtp() after dis_end()            */
 };
 
 static void dump_add(struct rec *r, const char *fmt, ...)
@@ -210,6 +213,7 @@ static void run(const struct scen *sc, int mode, size_t which, size_t at,
 
     memset(r, 0, sizeof *r);
     r->order_ok = 1;
+    r->wants0 = -1;
     memset(&par, 0, sizeof par);
     par.port[sc->cli_side] = sc->cport;
     par.port[1 - sc->cli_side] = sc->sport;
@@ -242,8 +246,11 @@ static void run(const struct scen *sc, int mode, size_t which, size_t at,
             dis_capture_event(s, side, (enum dis_cap_event)st->ev, ts, st->detail);
             break;
         }
+        if (r->wants0 < 0 && !dis_wants_bytes(s))
+            r->wants0 = (long)i;
     }
     dis_end(s, sc->end, step_ts(i));
+    r->is_smtp = dis_is_smtp(s);
     dis_session_free(s);
     assert_int_equal(r->nsess, 1);
     assert_true(r->order_ok);
@@ -694,7 +701,8 @@ static void test_s4_dots_and_smuggling(void **state)
     assert_int_equal(r.nmsgs, 1);
     assert_int_equal(r.msgs[0].m.reply_code, 250);
     has(&r, "smtp_smuggling_eod_ambiguity", MT_SEV_HIGH);
-    assert_int_equal(find(&r, "smtp_smuggling_eod_ambiguity")->msg_seq, 1);
+    /* session-level (SPEC §5): no message named */
+    assert_int_equal(find(&r, "smtp_smuggling_eod_ambiguity")->msg_seq, 0);
     /* the parser did not desync: one transaction, QUIT answered 221 */
     assert_int_equal(r.msgs[0].m.rcpt_count, 1);
     assert_false(contains(r.dump, "ceo@victim"));
@@ -867,7 +875,9 @@ static void test_s7_middlebox(void **state)
     run_all(&sc, &r);
     has(&r, "starttls_token_masked", MT_SEV_CRITICAL);
     has(&r, "smtp_banner_masked", MT_SEV_LOW);
-    has(&r, "cleartext_no_starttls_offered", MT_SEV_HIGH);
+    /* the masked keyword is the accurate finding, not its A-group trap */
+    hasnt(&r, "cleartext_no_starttls_offered");
+    hasnt(&r, "starttls_offered_not_used");
     has(&r, "plaintext_message_body", MT_SEV_HIGH);
     hasnt(&r, "ehlo_keywords_masked");
     assert_string_equal(r.sess.ehlo_keywords, "XXXXXXXA PIPELINING");
@@ -877,7 +887,8 @@ static void test_s7_middlebox(void **state)
     run_all(&sc, &r);
     has(&r, "starttls_token_masked", MT_SEV_CRITICAL);
     assert_true(contains(find(&r, "starttls_token_masked")->evidence, "XXXXXXXX"));
-    has(&r, "starttls_offered_not_used", MT_SEV_HIGH);
+    hasnt(&r, "starttls_offered_not_used");
+    hasnt(&r, "cleartext_no_starttls_offered");
     has(&r, "plaintext_message_body", MT_SEV_HIGH);
     assert_int_equal(r.sess.starttls_requested, 0);
     rec_free(&r);
@@ -1245,7 +1256,9 @@ static void test_s10e_truncated(void **state)
     assert_int_equal(r.nmsgs, 1);
     assert_int_equal(r.msgs[0].m.complete, 0);
     assert_int_equal(r.msgs[0].m.content_exposed, 1);
-    assert_int_equal(r.msgs[0].m.reply_code, 0);
+    /* the server's next reply after the cut content is its end of data */
+    assert_int_equal(r.msgs[0].m.reply_code, 250);
+    assert_int_equal(r.msgs[0].m.size, 24);
     assert_string_equal(r.msgs[0].m.body_sha256, "");
     assert_true(contains(find(&r, "plaintext_message_body")->evidence, "content cut"));
     /* resynchronised after the 250: the second MAIL was parsed */
@@ -2324,6 +2337,613 @@ static void test_api_edges(void **state)
     dis_session_free(s);
 }
 
+/* ---- session-level ids, masked STARTTLS, cleartext after the 220 ------------- */
+
+/* lmtp_cleartext and smtp_smuggling_eod_ambiguity name no message (SPEC
+ * §5); smuggling is raised once, with the severity of the worst message. */
+static void test_session_level_findings(void **state)
+{
+    static const struct step st[] = {
+        S("220 mx ESMTP\r\n"), C("EHLO c\r\n"), S("250 mx\r\n"),
+        C("MAIL FROM:<a@x>\r\n"), S("250 ok\r\n"),
+        C("RCPT TO:<b@y>\r\n"), S("250 ok\r\n"),
+        C("DATA\r\n"), S("354 go\r\n"),
+        C("Subject: one\r\n\r\nlegacy\n.\nstill body\r\n.\r\n"), S("250 queued\r\n"),
+        C("MAIL FROM:<a@x>\r\n"), S("250 ok\r\n"),
+        C("RCPT TO:<b@y>\r\n"), S("250 ok\r\n"),
+        C("DATA\r\n"), S("354 go\r\n"),
+        C("Subject: two\r\n\r\nhi\n.\nMAIL FROM:<ceo@victim>\r\nRCPT TO:<v@w>\r\n"
+          "DATA\r\nspoofed\r\n.\r\n"),
+        S("250 queued\r\n"),
+        C("QUIT\r\n"), S("221 bye\r\n"),
+        END
+    };
+    static const struct step lmtp[] = {
+        S("220 lmtp ready\r\n"), C("LHLO mx\r\n"), S("250 lmtp\r\n"),
+        C("MAIL FROM:<a@x>\r\n"), S("250 ok\r\n"),
+        C("RCPT TO:<b@y>\r\n"), S("250 ok\r\n"),
+        C("DATA\r\n"), S("354 go\r\n"),
+        C("hello\r\n.\r\n"), S("250 delivered\r\n"),
+        C("MAIL FROM:<a@x>\r\n"), S("250 ok\r\n"),
+        C("RCPT TO:<c@y>\r\n"), S("250 ok\r\n"),
+        C("DATA\r\n"), S("354 go\r\n"),
+        C("again\r\n.\r\n"), S("250 delivered\r\n"),
+        END
+    };
+    struct scen sc = { st, 40000, 25, 0, 0, MT_END_FIN, 0 };
+    struct rec r;
+
+    (void)state;
+    run_all(&sc, &r);
+    assert_int_equal(r.nmsgs, 2);
+    assert_int_equal(count(&r, "smtp_smuggling_eod_ambiguity"), 1);
+    has(&r, "smtp_smuggling_eod_ambiguity", MT_SEV_HIGH);
+    assert_int_equal(find(&r, "smtp_smuggling_eod_ambiguity")->msg_seq, 0);
+    assert_true(contains(find(&r, "smtp_smuggling_eod_ambiguity")->evidence,
+                         "message 2"));
+    assert_true(find(&r, "smtp_smuggling_eod_ambiguity")->ts == step_ts(15));
+    assert_int_equal(count(&r, "plaintext_message_body"), 2);
+    rec_free(&r);
+
+    sc.steps = lmtp;
+    sc.sport = 24;
+    run_all(&sc, &r);
+    assert_int_equal(r.nmsgs, 2);
+    assert_int_equal(count(&r, "lmtp_cleartext"), 1);
+    assert_int_equal(find(&r, "lmtp_cleartext")->msg_seq, 0);
+    assert_int_equal(count(&r, "plaintext_message_body"), 2);
+    rec_free(&r);
+}
+
+/* A masked STARTTLS keyword alone (f_token_masked): the B1 finding, not the
+ * A-group one it would otherwise look like; the unmasked control is A. */
+static void test_token_masked_alone(void **state)
+{
+    static const struct step masked[] = {
+        S("220 mx ESMTP\r\n"), C("EHLO c\r\n"), S("250-mx\r\n250 XXXXXXXA\r\n"),
+        C("QUIT\r\n"), S("221 bye\r\n"),
+        END
+    };
+    static const struct step plain[] = {
+        S("220 mx ESMTP\r\n"), C("EHLO c\r\n"), S("250-mx\r\n250 PIPELINING\r\n"),
+        C("QUIT\r\n"), S("221 bye\r\n"),
+        END
+    };
+    struct scen sc = { masked, 40000, 25, 0, 0, MT_END_FIN, 0 };
+    struct rec r;
+
+    (void)state;
+    run_all(&sc, &r);
+    has(&r, "starttls_token_masked", MT_SEV_CRITICAL);
+    hasnt(&r, "cleartext_no_starttls_offered");
+    hasnt(&r, "starttls_offered_not_used");
+    assert_int_equal(r.nf, 1);
+    prot(&r, MT_PROT_CLEARTEXT);
+    rec_free(&r);
+
+    sc.steps = plain;
+    run_all(&sc, &r);
+    has(&r, "cleartext_no_starttls_offered", MT_SEV_LOW);
+    hasnt(&r, "starttls_token_masked");
+    rec_free(&r);
+}
+
+/* Cleartext commands pipelined in one segment after the STARTTLS 220 are
+ * non_tls_after_starttls_220 only (f_non_tls_after_220). */
+static void test_non_tls_after_220_not_pipelining(void **state)
+{
+    static const struct step st[] = {
+        S("220 mx ESMTP\r\n"), C("EHLO c\r\n"), S("250-mx\r\n250 STARTTLS\r\n"),
+        C("STARTTLS\r\n"), S("220 2.0.0 Ready to start TLS\r\n"),
+        C("EHLO client.example.org\r\nMAIL FROM:<alice@example.org>\r\n"),
+        END
+    };
+    struct scen sc = { st, 40000, 25, 0, 0, MT_END_FIN, 0 };
+    struct rec r;
+
+    (void)state;
+    run_all(&sc, &r);
+    has(&r, "non_tls_after_starttls_220", MT_SEV_CRITICAL);
+    hasnt(&r, "pipelining_order_violation");
+    has(&r, "plaintext_envelope_metadata", MT_SEV_MEDIUM);
+    assert_int_equal(r.sess.exposed_envelope, 1);
+    prot(&r, MT_PROT_CLEARTEXT);
+    rec_free(&r);
+}
+
+/* ---- gaps ---------------------------------------------------------------------- */
+
+/* s10c: only client packets; the capture reports the server bytes its ACKs
+ * prove as gaps.  They must not make the client wait for a reply, and no
+ * capture_gap is raised for a direction that delivered nothing. */
+static void test_one_sided_with_server_gaps(void **state)
+{
+    static const struct step st[] = {
+        GAP(SRV, 34),
+        C("EHLO laptop\r\n"), GAP(SRV, 149),
+        C("AUTH LOGIN\r\n"), GAP(SRV, 18),
+        C(USER_B64 "\r\n"), GAP(SRV, 18),
+        C(PASS_B64 "\r\n"), GAP(SRV, 37),
+        C("MAIL FROM:<alice@example.org>\r\n"), GAP(SRV, 14),
+        C("RCPT TO:<bob@example.com>\r\n"), GAP(SRV, 14),
+        C("DATA\r\n"), GAP(SRV, 37),
+        C("Subject: one sided\r\n\r\nbody\r\n.\r\n"), GAP(SRV, 36),
+        C("QUIT\r\n"), GAP(SRV, 16),
+        END
+    };
+    struct scen sc = { st, 41003, 587, 0, 0, MT_END_FIN, 0 };
+    struct rec r;
+
+    (void)state;
+    run_all(&sc, &r);
+    no_secret(&r, "secret");
+    prot(&r, MT_PROT_CLEARTEXT);
+    assert_int_equal(r.sess.exposed_envelope, 1);
+    assert_int_equal(r.sess.exposed_content, 1);
+    assert_int_equal(r.sess.exposed_credentials, 1);
+    assert_string_equal(r.sess.auth_mechanism, "LOGIN");
+    assert_string_equal(r.sess.auth_outcome, "unknown");
+    assert_string_equal(r.sess.auth_user, "alice");
+    assert_int_equal(r.sess.one_sided, 1);
+    assert_int_equal(r.sess.gap_bytes, 34 + 149 + 18 + 18 + 37 + 14 + 14 + 37 + 36 + 16);
+    assert_int_equal(r.nmsgs, 1);
+    assert_string_equal(r.msgs[0].m.mail_from, "alice@example.org");
+    assert_int_equal(r.msgs[0].m.reply_code, 0);
+    assert_int_equal(r.msgs[0].m.complete, 1);
+    assert_int_equal(r.msgs[0].r[0].reply_code, 0);
+    has(&r, "auth_login_cleartext", MT_SEV_CRITICAL);
+    has(&r, "cleartext_submission", MT_SEV_CRITICAL);
+    has(&r, "one_sided_capture", MT_SEV_INFO);
+    has(&r, "plaintext_envelope_metadata", MT_SEV_MEDIUM);
+    has(&r, "plaintext_message_body", MT_SEV_HIGH);
+    hasnt(&r, "capture_gap");
+    hasnt(&r, "cleartext_no_starttls_offered");
+    assert_int_equal(r.nf, 5);
+    rec_free(&r);
+}
+
+/* The server direction starts late: its held-back gaps give one capture_gap
+ * (offset 0, all the bytes) on its first byte, and its bytes follow a hole
+ * of unknown content: the commands waiting are forgotten and the client
+ * resynchronises on the first reply line. */
+static void test_server_starts_late(void **state)
+{
+    static const struct step st[] = {
+        C("EHLO c\r\n"), GAP(SRV, 40),
+        C("MAIL FROM:<a@x>\r\n"), GAP(SRV, 14),
+        S("250 2.1.0 Ok\r\n"),
+        C("RCPT TO:<b@y>\r\n"), S("250 2.1.5 Ok\r\n"),
+        C("DATA\r\n"), S("354 go\r\n"),
+        C("hi\r\n.\r\n"), S("250 queued\r\n"),
+        C("QUIT\r\n"), S("221 bye\r\n"),
+        END
+    };
+    struct scen sc = { st, 40000, 25, 0, 0, MT_END_FIN, 0 };
+    struct rec r;
+
+    (void)state;
+    run_all(&sc, &r);
+    assert_int_equal(count(&r, "capture_gap"), 1);
+    assert_string_equal(find(&r, "capture_gap")->evidence,
+                        "54 bytes missing from server->client at offset 0");
+    assert_true(find(&r, "capture_gap")->ts == step_ts(1));
+    assert_int_equal(r.sess.one_sided, 0);
+    hasnt(&r, "one_sided_capture");
+    hasnt(&r, "smtp_malformed_reply");
+    assert_int_equal(r.nmsgs, 1);
+    assert_int_equal(r.msgs[0].m.reply_code, 250);
+    assert_int_equal(r.msgs[0].m.complete, 1);
+    /* the RCPT was sent after the resynchronisation: its reply is known */
+    assert_int_equal(r.msgs[0].r[0].reply_code, 250);
+    prot(&r, MT_PROT_CLEARTEXT);
+    rec_free(&r);
+}
+
+/* s10e: snaplen 96 (42 payload octets).  The greeting's tail with its line
+ * end is cut, the EHLO reply then comes whole in new segments: the cut
+ * one-line reply is a greeting and the EHLO reply is paired.  Later the
+ * body segment is cut: the message is incomplete and the server's next
+ * reply is its end-of-data reply. */
+static void test_server_gap_recovery_snaplen(void **state)
+{
+    static const struct step st[] = {
+        S("220 mx.example.net ESMTP Postfix (Debian/G"),
+        EV(SRV, DIS_EV_TRUNCATED, "snaplen cut the payload"),
+        GAP(SRV, 11),
+        C("EHLO client.example.org\r\n"),
+        S("250-mx.example.net\r\n250-PIPELINING\r\n"),
+        S("250-SIZE 10240000\r\n250 8BITMIME\r\n"),
+        C("MAIL FROM:<alice@example.org>\r\n"), S("250 2.1.0 Ok\r\n"),
+        C("RCPT TO:<bob@example.com>\r\n"), S("250 2.1.5 Ok\r\n"),
+        C("DATA\r\n"), S("354 End data with <CR><LF>.<CR><LF>\r\n"),
+        C("Subject: snaplen!!\r\nFrom: alice@example.or"),
+        EV(CLI, DIS_EV_TRUNCATED, "snaplen cut the payload"),
+        GAP(CLI, 161),
+        S("250 2.0.0 Ok: queued as 4ABC\r\n"),
+        C("QUIT\r\n"), S("221 2.0.0 Bye\r\n"),
+        END
+    };
+    struct scen sc = { st, 41005, 25, 0, 0, MT_END_FIN, 0 };
+    struct rec r;
+
+    (void)state;
+    run_all(&sc, &r);
+    prot(&r, MT_PROT_CLEARTEXT);
+    assert_string_equal(r.sess.banner, "mx.example.net ESMTP Postfix (Debian/G");
+    assert_string_equal(r.sess.ehlo_keywords, "PIPELINING SIZE 8BITMIME");
+    assert_int_equal(r.sess.starttls_offered, 0);
+    has(&r, "cleartext_no_starttls_offered", MT_SEV_HIGH);
+    assert_int_equal(count(&r, "capture_gap"), 2);
+    assert_int_equal(count(&r, "truncated_packets"), 2);
+    hasnt(&r, "smtp_malformed_reply");
+    assert_int_equal(r.nmsgs, 1);
+    assert_int_equal(r.msgs[0].m.size, 42);
+    assert_int_equal(r.msgs[0].m.reply_code, 250);
+    assert_int_equal(r.msgs[0].m.complete, 0);
+    assert_int_equal(r.msgs[0].r[0].reply_code, 250);
+    assert_string_equal(r.sess.confidence, "low");
+    rec_free(&r);
+}
+
+/* A cut one-line reply (its code known) then a whole segment: the MAIL
+ * gets its reply from the cut line, the RCPT sent after the gap from the
+ * segment that starts with a reply line. */
+static void test_server_gap_recovery_cut_reply(void **state)
+{
+    static const struct step st[] = {
+        S("220 mx ESMTP\r\n"), C("EHLO c\r\n"), S("250 mx\r\n"),
+        C("MAIL FROM:<a@x>\r\n"),
+        S("250 2.1.0 Ok sender accepted after long t"), GAP(SRV, 20),
+        C("RCPT TO:<b@y>\r\n"), S("550 5.1.1 unknown\r\n"),
+        C("RCPT TO:<c@y>\r\n"), S("250 2.1.5 Ok\r\n"),
+        C("DATA\r\n"), S("354 go\r\n"),
+        C("hi\r\n.\r\n"), S("250 queued\r\n"),
+        END
+    };
+    struct scen sc = { st, 40000, 25, 0, 0, MT_END_FIN, 0 };
+    struct rec r;
+
+    (void)state;
+    run_all(&sc, &r);
+    assert_int_equal(r.nmsgs, 1);
+    assert_int_equal(r.msgs[0].m.rcpt_count, 2);
+    assert_int_equal(r.msgs[0].r[0].reply_code, 550);
+    assert_int_equal(r.msgs[0].r[1].reply_code, 250);
+    assert_int_equal(r.msgs[0].m.reply_code, 250);
+    assert_int_equal(r.msgs[0].m.complete, 1);
+    assert_int_equal(count(&r, "capture_gap"), 1);
+    hasnt(&r, "smtp_malformed_reply");
+    rec_free(&r);
+}
+
+/* The conservative rule where the capture does not show what was lost. */
+static void test_server_gap_conservative(void **state)
+{
+    /* the gap ends inside a segment: its first line is not a reply line */
+    static const struct step inside[] = {
+        S("220 mx ESMTP\r\n"), C("EHLO c\r\n"), S("250 mx\r\n"),
+        C("MAIL FROM:<a@x>\r\n"), S("250 ok\r\n"),
+        GAP(SRV, 30),
+        C("RCPT TO:<b@y>\r\n"),
+        S("ok\r\n250 2.1.5 Ok\r\n"),
+        C("DATA\r\n"), S("354 go\r\n"),
+        C("hi\r\n.\r\n"), S("250 queued\r\n"),
+        END
+    };
+    /* the same with the segment starting with the reply: kept */
+    static const struct step whole[] = {
+        S("220 mx ESMTP\r\n"), C("EHLO c\r\n"), S("250 mx\r\n"),
+        C("MAIL FROM:<a@x>\r\n"), S("250 ok\r\n"),
+        GAP(SRV, 30),
+        C("RCPT TO:<b@y>\r\n"),
+        S("250 2.1.5 Ok\r\n"),
+        C("DATA\r\n"), S("354 go\r\n"),
+        C("hi\r\n.\r\n"), S("250 queued\r\n"),
+        END
+    };
+    /* commands were waiting when the gap hit: maybe answered inside it */
+    static const struct step waiting[] = {
+        S("220 mx ESMTP\r\n"), C("EHLO c\r\n"), S("250 mx\r\n"),
+        C("MAIL FROM:<a@x>\r\n"), C("RCPT TO:<b@y>\r\n"),
+        GAP(SRV, 14),
+        S("250 2.1.5 Ok\r\n"),
+        C("DATA\r\n"), S("354 go\r\n"),
+        C("hi\r\n.\r\n"), S("250 queued\r\n"),
+        END
+    };
+    /* the client lost bytes too */
+    static const struct step both[] = {
+        S("220 mx ESMTP\r\n"),
+        GAP(SRV, 10),
+        C("EHLO c\r\n"), GAP(CLI, 5),
+        C("MAIL FROM:<a@x>\r\n"),
+        S("250-mx\r\n250 PIPELINING\r\n"), S("250 ok\r\n"),
+        C("QUIT\r\n"), S("221 bye\r\n"),
+        END
+    };
+    /* a code that cannot answer the head: 250 to DATA (its 354 was lost) */
+    static const struct step implausible[] = {
+        S("220 mx ESMTP\r\n"), C("EHLO c\r\n"), S("250 mx\r\n"),
+        C("MAIL FROM:<a@x>\r\n"), S("250 ok\r\n"),
+        C("RCPT TO:<b@y>\r\n"), S("250 ok\r\n"),
+        GAP(SRV, 10),
+        C("DATA\r\n"), C("hi\r\nQUIT is body text\r\n.\r\n"),
+        S("250 queued\r\n"),
+        C("QUIT\r\n"), S("221 bye\r\n"),
+        END
+    };
+    /* a multi-line reply cut: its keywords are not known */
+    static const struct step multi[] = {
+        S("220 mx ESMTP\r\n"), C("EHLO c\r\n"),
+        S("250-mx\r\n250-PIPELINING\r\n"), GAP(SRV, 30),
+        S("250 SIZE 1000\r\n"),
+        C("MAIL FROM:<a@x>\r\n"), S("250 ok\r\n"),
+        C("QUIT\r\n"), S("221 bye\r\n"),
+        END
+    };
+    struct scen sc = { inside, 40000, 25, 0, 0, MT_END_FIN, 0 };
+    struct rec r;
+
+    (void)state;
+    run_all(&sc, &r);
+    assert_int_equal(r.nmsgs, 1);
+    assert_int_equal(r.msgs[0].r[0].reply_code, 0);    /* RCPT forgotten */
+    assert_int_equal(r.msgs[0].m.reply_code, 250);
+    assert_int_equal(r.msgs[0].m.complete, 1);
+    hasnt(&r, "smtp_malformed_reply");
+    rec_free(&r);
+
+    sc.steps = whole;
+    run_all(&sc, &r);
+    assert_int_equal(r.nmsgs, 1);
+    assert_int_equal(r.msgs[0].r[0].reply_code, 250);  /* RCPT paired */
+    assert_int_equal(r.msgs[0].m.reply_code, 250);
+    rec_free(&r);
+
+    sc.steps = waiting;
+    run_all(&sc, &r);
+    assert_int_equal(r.nmsgs, 1);
+    assert_int_equal(r.msgs[0].r[0].reply_code, 0);
+    assert_int_equal(r.msgs[0].m.reply_code, 250);
+    rec_free(&r);
+
+    sc.steps = both;
+    run_all(&sc, &r);
+    assert_int_equal(count(&r, "capture_gap"), 2);
+    assert_string_equal(r.sess.ehlo_keywords, "");  /* EHLO reply not paired */
+    hasnt(&r, "cleartext_no_starttls_offered");
+    hasnt(&r, "plaintext_envelope_metadata");       /* MAIL was skipped */
+    rec_free(&r);
+
+    sc.steps = implausible;
+    run_all(&sc, &r);
+    assert_int_equal(r.nmsgs, 1);
+    assert_int_equal(r.msgs[0].m.reply_code, 0);
+    assert_int_equal(r.msgs[0].m.content_exposed, 0);
+    hasnt(&r, "plaintext_message_body");
+    assert_int_equal(r.sess.exposed_content, 0);
+    rec_free(&r);
+
+    sc.steps = multi;
+    run_all(&sc, &r);
+    assert_string_equal(r.sess.ehlo_keywords, "PIPELINING");
+    hasnt(&r, "cleartext_no_starttls_offered");
+    has(&r, "plaintext_envelope_metadata", MT_SEV_MEDIUM);
+    rec_free(&r);
+}
+
+/* ---- --all-ports ------------------------------------------------------------------ */
+
+static void test_all_ports_not_smtp(void **state)
+{
+    static const struct step http[] = {
+        C("GET / HTTP/1.1\r\nHost: example.org\r\n\r\n"),
+        S("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+        END
+    };
+    static const struct step http_ndpi[] = {
+        EV(CLI, DIS_EV_PROTOCOL, "HTTP"),
+        C("EHLO looks like smtp\r\n"),
+        END
+    };
+    static const struct step tls[] = {
+        C(CHELLO), S(SHELLO), C(APPD), S(APPD),
+        END
+    };
+    static const struct step tls_ndpi[] = {
+        C(CHELLO), EV(SRV, DIS_EV_PROTOCOL, "TLS.Google"), S(SHELLO),
+        C(APPD), S(APPD),
+        END
+    };
+    static const struct step ftp[] = {
+        S("220 ProFTPD Server ready\r\n"), C("USER anonymous\r\n"),
+        S("331 Password required\r\n"), C("QUIT\r\n"), S("221 Goodbye\r\n"),
+        END
+    };
+    static const struct step ftp_quit[] = {
+        S("220 ProFTPD Server ready\r\n"), C("QUIT\r\n"), S("221 Goodbye\r\n"),
+        END
+    };
+    static const struct step ssh[] = {
+        S("SSH-2.0-OpenSSH_9.2\r\n"),
+        END
+    };
+    struct scen sc = { http, 50000, 8080, 0, 0, MT_END_FIN, 0 };
+    struct rec r;
+
+    (void)state;
+    run_all(&sc, &r);
+    assert_int_equal(r.wants0, 0);      /* decided on the client's first line */
+    assert_int_equal(r.is_smtp, 0);
+    rec_free(&r);
+
+    sc.steps = http_ndpi;
+    run_all(&sc, &r);
+    assert_int_equal(r.wants0, 0);      /* nDPI: HTTP */
+    assert_int_equal(r.is_smtp, 0);
+    rec_free(&r);
+
+    /* TLS on 443: a TLS start decides nothing, and TLS alone is not SMTP */
+    sc.steps = tls;
+    sc.sport = 443;
+    run_all(&sc, &r);
+    assert_int_equal(r.wants0, -1);
+    assert_int_equal(r.is_smtp, 0);
+    rec_free(&r);
+
+    sc.steps = tls_ndpi;
+    run_all(&sc, &r);
+    assert_int_equal(r.wants0, 1);
+    assert_int_equal(r.is_smtp, 0);
+    rec_free(&r);
+
+    /* the same TLS on 465 is implicit-TLS SMTP */
+    sc.steps = tls;
+    sc.sport = 465;
+    run_all(&sc, &r);
+    assert_int_equal(r.wants0, -1);
+    assert_int_equal(r.is_smtp, 1);
+    prot(&r, MT_PROT_IMPLICIT_TLS);
+    rec_free(&r);
+
+    /* FTP: a 220 greeting, but USER is no SMTP verb */
+    sc.steps = ftp;
+    sc.sport = 2121;
+    run_all(&sc, &r);
+    assert_int_equal(r.wants0, 1);
+    assert_int_equal(r.is_smtp, 0);
+    rec_free(&r);
+
+    /* 220 then QUIT/221 is not an SMTP dialogue either */
+    sc.steps = ftp_quit;
+    run_all(&sc, &r);
+    assert_int_equal(r.wants0, -1);
+    assert_int_equal(r.is_smtp, 0);
+    hasnt(&r, "smtp_on_nonstandard_port");
+    rec_free(&r);
+
+    sc.steps = ssh;
+    sc.sport = 2222;
+    run_all(&sc, &r);
+    assert_int_equal(r.wants0, 0);
+    assert_int_equal(r.is_smtp, 0);
+    rec_free(&r);
+
+    /* no SYN: the first bytes are not known to be the stream's start */
+    sc.steps = http;
+    sc.sport = 8080;
+    sc.sniff = 1;
+    run_all(&sc, &r);
+    assert_int_equal(r.wants0, -1);
+    assert_int_equal(r.is_smtp, 0);
+    rec_free(&r);
+}
+
+static void test_all_ports_smtp(void **state)
+{
+    static const struct step smtp[] = {
+        S("220 mx ESMTP\r\n"), C("EHLO c\r\n"), S("250-mx\r\n250 PIPELINING\r\n"),
+        C("MAIL FROM:<a@x>\r\n"), S("250 ok\r\n"),
+        C("QUIT\r\n"), S("221 bye\r\n"),
+        END
+    };
+    /* the client speaks first (its greeting wait is not captured) */
+    static const struct step client_first[] = {
+        EV(CLI, DIS_EV_PROTOCOL, "SMTP"),
+        C("EHLO c\r\n"), C("MAIL FROM:<a@x>\r\n"), C("RCPT TO:<b@y>\r\n"),
+        END
+    };
+    static const struct step client_first_raw[] = {
+        C("EHLO c\r\n"), C("MAIL FROM:<a@x>\r\n"), C("RCPT TO:<b@y>\r\n"),
+        END
+    };
+    /* STARTTLS on 2525: the dialogue before TLS makes it SMTP */
+    static const struct step starttls[] = {
+        S("220 mx ESMTP\r\n"), C("EHLO c\r\n"), S("250-mx\r\n250 STARTTLS\r\n"),
+        C("STARTTLS\r\n"), S("220 go ahead\r\n"),
+        C(CHELLO), S(SHELLO), C(APPD), S(APPD),
+        END
+    };
+    /* nDPI named implicit TLS SMTPS */
+    static const struct step smtps[] = {
+        C(CHELLO), EV(SRV, DIS_EV_PROTOCOL, "SMTPS"), S(SHELLO), C(APPD), S(APPD),
+        END
+    };
+    /* SMTP through a SOCKS5 tunnel: the tunnel's bytes decide nothing */
+    static const struct step socks[] = {
+        CBUF("\x05\x01\x00", 3),
+        EV(SRV, DIS_EV_PROTOCOL, "SOCKS"),
+        SBUF("\x05\x00", 2),
+        CBUF("\x05\x01\x00\x01\xc0\x00\x02\x01\x00\x19", 10),
+        SBUF("\x05\x00\x00\x01\xc0\x00\x02\x01\x00\x19", 10),
+        S("220 mx ESMTP\r\n"), C("EHLO c\r\n"),
+        S("250-mx\r\n250 AUTH LOGIN\r\n"),
+        C("AUTH LOGIN\r\n"), S("503 AUTH command used when not advertised\r\n"),
+        END
+    };
+    struct scen sc = { smtp, 40000, 2525, 0, 0, MT_END_FIN, 0 };
+    struct rec r;
+
+    (void)state;
+    run_all(&sc, &r);
+    assert_int_equal(r.wants0, -1);
+    assert_int_equal(r.is_smtp, 1);
+    has(&r, "smtp_on_nonstandard_port", MT_SEV_INFO);
+    assert_int_equal(count(&r, "smtp_on_nonstandard_port"), 1);
+    assert_string_equal(find(&r, "smtp_on_nonstandard_port")->evidence,
+                        "SMTP dialogue on port 2525");
+    prot(&r, MT_PROT_CLEARTEXT);
+    rec_free(&r);
+
+    sc.steps = client_first;
+    run_all(&sc, &r);
+    assert_int_equal(r.wants0, -1);
+    assert_int_equal(r.is_smtp, 1);
+    assert_int_equal(r.sess.exposed_envelope, 1);
+    has(&r, "smtp_on_nonstandard_port", MT_SEV_INFO);
+    rec_free(&r);
+
+    sc.sniff = 1;                       /* no SYN: direction from the bytes */
+    run_all(&sc, &r);
+    assert_int_equal(r.wants0, -1);
+    assert_int_equal(r.is_smtp, 1);
+    assert_int_equal(r.sess.client_side, 0);
+    rec_free(&r);
+    sc.sniff = 0;
+
+    /* without nDPI, commands alone are no dialogue, but decide nothing */
+    sc.steps = client_first_raw;
+    run_all(&sc, &r);
+    assert_int_equal(r.wants0, -1);
+    assert_int_equal(r.is_smtp, 0);
+    rec_free(&r);
+
+    sc.steps = starttls;
+    run_all(&sc, &r);
+    assert_int_equal(r.wants0, -1);
+    assert_int_equal(r.is_smtp, 1);
+    prot(&r, MT_PROT_STARTTLS);
+    has(&r, "smtp_on_nonstandard_port", MT_SEV_INFO);
+    rec_free(&r);
+
+    sc.steps = smtps;
+    sc.sport = 2465;
+    run_all(&sc, &r);
+    assert_int_equal(r.wants0, -1);
+    assert_int_equal(r.is_smtp, 1);
+    has(&r, "smtp_on_nonstandard_port", MT_SEV_INFO);
+    assert_true(contains(find(&r, "smtp_on_nonstandard_port")->evidence, "nDPI"));
+    rec_free(&r);
+
+    sc.steps = socks;
+    sc.sport = 1080;
+    run_all(&sc, &r);
+    assert_int_equal(r.wants0, -1);
+    assert_int_equal(r.is_smtp, 1);
+    assert_string_equal(r.sess.auth_mechanism, "LOGIN");
+    rec_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2381,6 +3001,16 @@ int main(void)
         cmocka_unit_test(test_421_greeting_and_noise),
         cmocka_unit_test(test_random_robustness),
         cmocka_unit_test(test_api_edges),
+        cmocka_unit_test(test_session_level_findings),
+        cmocka_unit_test(test_token_masked_alone),
+        cmocka_unit_test(test_non_tls_after_220_not_pipelining),
+        cmocka_unit_test(test_one_sided_with_server_gaps),
+        cmocka_unit_test(test_server_starts_late),
+        cmocka_unit_test(test_server_gap_recovery_snaplen),
+        cmocka_unit_test(test_server_gap_recovery_cut_reply),
+        cmocka_unit_test(test_server_gap_conservative),
+        cmocka_unit_test(test_all_ports_not_smtp),
+        cmocka_unit_test(test_all_ports_smtp),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
