@@ -59,7 +59,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const uint16_t ports[] = { 25, 465, 587 };
-    static const struct cap_callbacks cb = { f_start, f_data, f_gap, f_event, f_end };
+    static const struct cap_callbacks cb = { f_start, f_data, f_gap, f_event, f_end, NULL };
     int fd = memfd_create("fuzz", 0);
     if (fd < 0)
         return 0;

@@ -306,7 +306,7 @@ static void r_end(void *arg, void *flow, enum cap_end_reason why, double ts)
     r->reason[r->ends++] = why;
 }
 
-static const struct cap_callbacks CBS = { r_start, r_data, r_gap, r_event, r_end };
+static const struct cap_callbacks CBS = { r_start, r_data, r_gap, r_event, r_end, NULL };
 static const uint16_t PORTS[] = { 25, 465, 587 };
 
 static struct cap_config config(void)

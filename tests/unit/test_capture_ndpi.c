@@ -147,7 +147,7 @@ static void r_end(void *arg, void *flow, enum cap_end_reason why, double ts)
         logc(r, "E");
 }
 
-static const struct cap_callbacks CBS = { r_start, r_data, r_gap, r_event, r_end };
+static const struct cap_callbacks CBS = { r_start, r_data, r_gap, r_event, r_end, NULL };
 
 /* ---- packets ------------------------------------------------------------- */
 

@@ -126,7 +126,7 @@ static void cb_end(void *arg, void *flow, enum cap_end_reason why, double ts)
     logc(r, "E");
 }
 
-static const struct cap_callbacks CBS = { cb_start, cb_data, cb_gap, cb_event, cb_end };
+static const struct cap_callbacks CBS = { cb_start, cb_data, cb_gap, cb_event, cb_end, NULL };
 
 /* ---- direct reassembly harness ------------------------------------------ */
 
