@@ -5,20 +5,31 @@
  * The numbers come from SQL (aggregates, GROUP BY) over a read snapshot.
  * Every string read from the database is treated as hostile, even though
  * dissect/ escaped it before storing: text output escapes control
- * characters, invalid UTF-8 and display-spoofing code points; JSON output
- * does full JSON string escaping.  Raw database bytes are never printed.
+ * characters, invalid UTF-8 and display-spoofing code points (and counts
+ * East Asian wide characters as two columns); JSON output does full JSON
+ * string escaping; CSV quotes every string and neutralises what a
+ * spreadsheet would run as a formula; HTML escapes for text nodes and never
+ * puts a captured string in an attribute, a URL, a style or a script (the
+ * page has no script at all).  Raw database bytes are never printed.
  *
  * Filters are bound as parameters; SQL text is only ever built from string
  * literals in this file.
  */
 #include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <locale.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
 #include <time.h>
+#include <unistd.h>
+#include <wchar.h>
 
 #include <sqlite3.h>
 
@@ -31,6 +42,9 @@
 #define LIST_MAX      50    /* rows per table in the text report             */
 #define KIND_MAX      20    /* findings shown per kind in the text report    */
 #define BAR_COLS      50    /* width of a timeline bar                       */
+
+#define STR_(x) #x
+#define STR(x)  STR_(x)
 
 /* ======================================================================
  * UTF-8 and escaping
@@ -75,22 +89,83 @@ static size_t utf8_dec(const unsigned char *p, size_t n, uint32_t *cp)
 }
 
 /* 1 for code points that must not reach a terminal or a viewer as such:
- * C1 controls, bidirectional overrides/isolates, zero-width and line/
- * paragraph separators (they reorder or hide text). */
+ * C1 controls, bidirectional overrides/isolates/marks, and the invisible
+ * format characters (Unicode's default-ignorable set: zero-width spaces and
+ * joiners, fillers, variation selectors, tags), which reorder or hide text
+ * and make two different strings look alike. */
 static int cp_is_special(uint32_t cp)
 {
-    return (cp >= 0x80 && cp <= 0x9f) || cp == 0x061c || cp == 0x200b || cp == 0x200e ||
-           cp == 0x200f || (cp >= 0x2028 && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069) ||
-           cp == 0xfeff;
+    return (cp >= 0x80 && cp <= 0x9f) || cp == 0x00ad || cp == 0x034f || cp == 0x061c ||
+           (cp >= 0x115f && cp <= 0x11ff) || (cp >= 0x17b4 && cp <= 0x17b5) ||
+           (cp >= 0x180b && cp <= 0x180f) || (cp >= 0x200b && cp <= 0x200f) ||
+           (cp >= 0x2028 && cp <= 0x202e) || (cp >= 0x2060 && cp <= 0x206f) ||
+           cp == 0x3164 || (cp >= 0xfe00 && cp <= 0xfe0f) || cp == 0xfeff || cp == 0xffa0 ||
+           (cp >= 0xfff0 && cp <= 0xfffb) || (cp >= 0x1d173 && cp <= 0x1d17a) ||
+           (cp >= 0xe0000 && cp <= 0xe0fff);
+}
+
+/* Columns a code point takes on a terminal when the C library cannot say
+ * (no C.UTF-8 locale): East Asian wide/fullwidth blocks 2, the common
+ * combining blocks 0, the rest 1. */
+static int cp_width_fallback(uint32_t cp)
+{
+    static const uint32_t wide[][2] = {
+        { 0x1100, 0x115f }, { 0x2e80, 0x303e }, { 0x3041, 0x33ff }, { 0x3400, 0x4dbf },
+        { 0x4e00, 0x9fff }, { 0xa000, 0xa4cf }, { 0xa960, 0xa97f }, { 0xac00, 0xd7a3 },
+        { 0xf900, 0xfaff }, { 0xfe10, 0xfe19 }, { 0xfe30, 0xfe6f }, { 0xff00, 0xff60 },
+        { 0xffe0, 0xffe6 }, { 0x1f300, 0x1f64f }, { 0x1f900, 0x1f9ff }, { 0x20000, 0x3fffd },
+    };
+    static const uint32_t zero[][2] = {
+        { 0x0300, 0x036f }, { 0x0483, 0x0489 }, { 0x0591, 0x05bd }, { 0x0610, 0x061a },
+        { 0x064b, 0x065f }, { 0x1ab0, 0x1aff }, { 0x1dc0, 0x1dff }, { 0x20d0, 0x20ff },
+        { 0xfe20, 0xfe2f },
+    };
+    for (size_t i = 0; i < sizeof wide / sizeof wide[0]; i++)
+        if (cp >= wide[i][0] && cp <= wide[i][1])
+            return 2;
+    for (size_t i = 0; i < sizeof zero / sizeof zero[0]; i++)
+        if (cp >= zero[i][0] && cp <= zero[i][1])
+            return 0;
+    return 1;
+}
+
+/* Columns code point cp (not a control, not special) takes on a terminal:
+ * 0 (combining), 1, 2 (East Asian wide), or -1 when it is not printable
+ * (unassigned, private planes' noncharacters): such code points are
+ * escaped.  Asks wcwidth() under the C.UTF-8 locale, whatever the
+ * process's own locale is. */
+static int cp_width(uint32_t cp)
+{
+    static locale_t utf8;
+    static int tried;
+    locale_t old;
+    int w;
+
+    if (cp < 0x7f)
+        return 1;
+    if (!tried) {
+        tried = 1;
+        utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+    }
+    if (utf8 == (locale_t)0)
+        return cp_width_fallback(cp);
+    old = uselocale(utf8);
+    w = wcwidth((wchar_t)cp);
+    uselocale(old);
+    return w > 2 ? 2 : w;
 }
 
 /* Escapes the character at p (n > 0 bytes left) for text output into piece
  * (>= 16 bytes).  Sets *plen (bytes in piece) and *pcols (columns) and
- * returns the bytes consumed from p. */
+ * returns the bytes consumed from p.  Controls and invalid UTF-8 become
+ * "\xNN" per byte, special and unprintable code points "\uXXXX" (or
+ * "\UXXXXXXXX" above the BMP); everything else is copied and counted in
+ * terminal columns (East Asian wide characters take two). */
 static size_t txt_piece(const unsigned char *p, size_t n, char *piece, size_t *plen, size_t *pcols)
 {
     uint32_t cp;
     size_t k = utf8_dec(p, n, &cp);
+    int w;
 
     if (k == 0 || cp < 0x20 || cp == 0x7f) {
         snprintf(piece, 16, "\\x%02x", p[0]);
@@ -98,15 +173,16 @@ static size_t txt_piece(const unsigned char *p, size_t n, char *piece, size_t *p
         *pcols = 4;
         return 1;
     }
-    if (cp_is_special(cp)) {
-        snprintf(piece, 16, "\\u%04x", (unsigned)cp);
-        *plen = 6;
-        *pcols = 6;
+    w = cp_is_special(cp) ? -1 : cp_width(cp);
+    if (w < 0) {
+        int m = snprintf(piece, 16, cp > 0xffff ? "\\U%08x" : "\\u%04x", (unsigned)cp);
+        *plen = (size_t)m;
+        *pcols = (size_t)m;
         return k;
     }
     memcpy(piece, p, k);
     *plen = k;
-    *pcols = 1;
+    *pcols = (size_t)w;
     return k;
 }
 
@@ -136,7 +212,10 @@ static void js_str(FILE *f, const void *vp, size_t n)
         case '\b': fputs("\\b", f); break;
         case '\f': fputs("\\f", f); break;
         default:
-            if (cp < 0x20 || cp == 0x7f || cp_is_special(cp))
+            if (cp > 0xffff && cp_is_special(cp))       /* a surrogate pair */
+                fprintf(f, "\\u%04x\\u%04x", (unsigned)(0xd800 + ((cp - 0x10000) >> 10)),
+                        (unsigned)(0xdc00 + ((cp - 0x10000) & 0x3ff)));
+            else if (cp < 0x20 || cp == 0x7f || cp_is_special(cp))
                 fprintf(f, "\\u%04x", (unsigned)cp);
             else
                 fwrite(p + i, 1, k, f);
@@ -158,6 +237,27 @@ struct line {
     size_t width;   /* columns allowed                                  */
 };
 
+/* Where to cut p[0..n) so that it does not end inside one of the "\\xNN"
+ * or "\\\\" escapes dissect/ stored (a cut value then ends in "..."): n,
+ * or the position of the backslash that starts the broken escape. */
+static size_t cut_escape_tail(const unsigned char *p, size_t n)
+{
+    for (size_t back = 1; back <= 3 && back <= n; back++) {
+        size_t b = n - back, run = 0;
+        if (p[b] != '\\')
+            continue;
+        /* Only a backslash that starts an escape: an even number of
+         * backslashes before it. */
+        while (run < b && p[b - 1 - run] == '\\')
+            run++;
+        if (run % 2 != 0)
+            continue;
+        if (back == 1 || (p[b + 1] == 'x' && (back == 2 || isxdigit(p[b + 2]))))
+            return b;
+    }
+    return n;
+}
+
 /* Starts an empty line of at most width columns. */
 static void ln_init(struct line *l, size_t width)
 {
@@ -172,7 +272,7 @@ static void ln_esc(struct line *l, const void *vp, size_t n, size_t maxcols)
 {
     const unsigned char *p = vp;
     char piece[16];
-    size_t pl, pc, i, total = 0, limit, start;
+    size_t pl, pc, i, total = 0, limit, stop;
     size_t room = l->width > l->cols ? l->width - l->cols : 0;
     int cut = 0;
 
@@ -183,17 +283,24 @@ static void ln_esc(struct line *l, const void *vp, size_t n, size_t maxcols)
     if (total > maxcols)
         cut = 1;
     limit = cut ? (maxcols >= 3 ? maxcols - 3 : 0) : maxcols;
-    start = l->cols;
-    for (i = 0; i < n;) {
+    /* First the bytes of p that fit, then write them. */
+    for (i = 0, total = 0, stop = 0; i < n;) {
         size_t k = txt_piece(p + i, n - i, piece, &pl, &pc);
-        if (l->cols + pc > start + limit || l->len + pl + 4 > LN_BYTES) {
+        if (total + pc > limit || l->len + stop + pl + 4 > LN_BYTES) {
             cut = 1;
             break;
         }
+        total += pc;
+        stop += pl;
+        i += k;
+    }
+    if (cut)
+        i = cut_escape_tail(p, i);
+    for (size_t j = 0; j < i;) {
+        j += txt_piece(p + j, i - j, piece, &pl, &pc);
         memcpy(l->b + l->len, piece, pl);
         l->len += pl;
         l->cols += pc;
-        i += k;
     }
     if (cut && maxcols >= 3 && l->len + 4 <= LN_BYTES) {
         memcpy(l->b + l->len, "...", 3);
@@ -315,27 +422,29 @@ static void ln_out(struct line *l, FILE *f)
 }
 
 /* ======================================================================
- * Structured writer: JSON, CSV and HTML from the same events
+ * Structured writer: JSON and CSV from the same events
  *
  * The report's sections describe themselves once, as JSON-like events
  * (open/close object or array, key, scalar).  JSON writes them as they
- * come.  CSV and HTML lay them out:
+ * come.  CSV lays them out:
  *   - an array of objects is a table (one row per object, the keys of the
  *     first object are the header), named by its key path ("servers",
  *     "timeline.buckets");
  *   - every other scalar is a key/value row of its top-level section
- *     ("overview", "captures.count", 1).
- * CSV: each block starts with its header row whose first cell is
- * "section"; blocks are separated by a blank line.  Strings are quoted,
- * control characters escaped, and a leading = + - @ TAB CR is neutralised
- * with a quote (spreadsheet formula injection).  HTML: one self-contained
- * page (inline CSS, no scripts, no external assets), all text escaped.
+ *     ("overview", "captures.count", 1); together they make the table
+ *     "overview".
+ * All tables in one stream: each block starts with its header row whose
+ * first cell is "section", blocks are separated by a blank line.  One
+ * chosen table (rep_filter.table): a plain CSV file, header then rows,
+ * without the "section" column of the array tables.  Strings are quoted,
+ * control characters escaped, and a value that a spreadsheet would take
+ * for a formula (first non-blank character = + - @, TAB or CR, or their
+ * fullwidth forms) is neutralised with a leading quote.
+ * (HTML is written by hand by each section; see "HTML" below.)
  * ====================================================================== */
 
 #define JW_DEPTH 16
 #define JW_KEY   64
-
-static void fmt_ts(double ts, char *out, size_t outsz);
 
 enum { BLK_NONE, BLK_KV, BLK_TABLE };
 
@@ -343,53 +452,86 @@ struct jlevel {
     char type;              /* '{' or '['                                  */
     char key[JW_KEY];       /* current key (objects)                       */
     unsigned n;             /* members/elements written so far             */
-    int row;                /* this object is a table row (CSV/HTML)       */
-    int table;              /* this array holds table rows (CSV/HTML)      */
+    int row;                /* this object is a table row (CSV)            */
+    int table;              /* this array holds table rows (CSV)           */
 };
 
 struct jw {
-    FILE *f;
-    enum rep_format fmt;    /* REP_JSON, REP_CSV or REP_HTML               */
+    FILE *f;                /* where output goes now (real or discard)     */
+    FILE *real;             /* the output                                  */
+    FILE *discard;          /* CSV with a chosen table: the other tables   */
+    const char *only;       /* CSV: the chosen table, NULL = all           */
+    enum rep_format fmt;    /* REP_JSON or REP_CSV                         */
     int pretty;             /* JSON: newlines and indentation              */
     int depth;
     struct jlevel lv[JW_DEPTH];
     int after_key;          /* JSON: next value follows a key              */
-    /* CSV/HTML layout */
+    /* CSV layout */
     int block;              /* BLK_*                                        */
-    char section[JW_KEY];   /* section whose heading was printed            */
+    char section[JW_KEY];   /* top-level key of the current position        */
     char table[256];        /* name of the open table                       */
     int header_done;        /* the open table printed its header            */
+    int kv_header_done;     /* one table: the key/value header was printed  */
     char *row, *hdr;        /* cells of the row being built, its header     */
     size_t rowlen, hdrlen;
     FILE *rowf, *hdrf;
     unsigned cells;         /* cells in the row being built                 */
+    int header_done_any;    /* a table header went to the real output       */
 };
 
-/* Writes p[0..n) HTML-escaped, with the text escaping of control
- * characters, invalid UTF-8 and special code points. */
-static void html_esc(FILE *f, const void *vp, size_t n)
-{
-    const unsigned char *p = vp;
-    char piece[16];
-    size_t pl, pc;
+/* The tables of the CSV report, in report order, with the columns of each
+ * (for the header of an empty table written alone). */
+static const struct csv_table {
+    const char *name, *cols;
+} csv_tables[] = {
+    { "overview", "section,key,value" },
+    { "servers", "server_ip,server_port,banner_host,sessions,cleartext,partial,starttls,"
+                 "implicit_tls,indeterminate,starttls_offered,cleartext_messages" },
+    { "clients", "client_ip,helo,sessions,never_tried_tls,cleartext_messages,"
+                 "sessions_credentials_exposed" },
+    { "recipient_domains", "domain,cleartext_messages" },
+    { "messages", "session_id,seq,ts,client_ip,server_ip,server_port,protection,method,"
+                  "mail_from,rcpt_count,first_recipient,subject,message_id,size,reply_code" },
+    { "credential_exposures", "session_id,ts,client_ip,client_port,server_ip,server_port,"
+                              "mechanism,user,outcome,protection" },
+    { "findings", "id,session_id,message_id,message_seq,kind,severity,attack,ts,evidence,"
+                  "client_ip,server_ip,server_port" },
+    { "timeline", "bucket,sessions,encrypted,cleartext,indeterminate" },
+    { "captures", "id,source,kind,sha256,packets,first_ts,last_ts,status,dropped,ifdropped,"
+                  "truncated,undecodable,mailtap_version,analysed_at" },
+};
 
-    for (size_t i = 0; i < n;) {
-        i += txt_piece(p + i, n - i, piece, &pl, &pc);
-        for (size_t k = 0; k < pl; k++) {
-            switch (piece[k]) {
-            case '&':  fputs("&amp;", f); break;
-            case '<':  fputs("&lt;", f); break;
-            case '>':  fputs("&gt;", f); break;
-            case '"':  fputs("&quot;", f); break;
-            case '\'': fputs("&#39;", f); break;
-            default:   fputc(piece[k], f); break;
-            }
-        }
-    }
+/* The table called name, or NULL. */
+static const struct csv_table *csv_table_find(const char *name)
+{
+    for (size_t i = 0; i < sizeof csv_tables / sizeof csv_tables[0]; i++)
+        if (name && strcmp(csv_tables[i].name, name) == 0)
+            return &csv_tables[i];
+    return NULL;
+}
+
+/* 1 when a spreadsheet would read a cell starting at p[0..n) as a formula:
+ * its first character that is not a space is = + - @ (or the fullwidth
+ * ＝ ＋ － ＠), or it starts with TAB or CR. */
+static int csv_formula_like(const unsigned char *p, size_t n)
+{
+    size_t i = 0;
+
+    if (n > 0 && (p[0] == '\t' || p[0] == '\r'))
+        return 1;
+    while (i < n && p[i] == ' ')
+        i++;
+    if (i >= n)
+        return 0;
+    if (strchr("=+-@", p[i]) && p[i] != '\0')
+        return 1;
+    /* U+FF0B, U+FF0D, U+FF1D, U+FF20 are EF BC 8B/8D/9D/A0 in UTF-8. */
+    return n - i >= 3 && p[i] == 0xef && p[i + 1] == 0xbc &&
+           (p[i + 2] == 0x8b || p[i + 2] == 0x8d || p[i + 2] == 0x9d || p[i + 2] == 0xa0);
 }
 
 /* Writes p[0..n) as one quoted CSV field: text escaping, '"' doubled, and
- * a leading formula character neutralised with "'".  num: a number of
+ * a formula-like value neutralised with a leading "'".  num: a number of
  * ours, written bare. */
 static void csv_field(FILE *f, const void *vp, size_t n, int num)
 {
@@ -402,7 +544,7 @@ static void csv_field(FILE *f, const void *vp, size_t n, int num)
         return;
     }
     fputc('"', f);
-    if (n > 0 && strchr("=+-@\t\r", p[0]) && p[0] != '\0')
+    if (csv_formula_like(p, n))
         fputc('\'', f);
     for (size_t i = 0; i < n;) {
         i += txt_piece(p + i, n - i, piece, &pl, &pc);
@@ -415,52 +557,47 @@ static void csv_field(FILE *f, const void *vp, size_t n, int num)
     fputc('"', f);
 }
 
-/* Title of a top-level section for the HTML headings. */
-static const char *section_title(const char *key)
+/* Writes the comma-separated names of cols as a quoted CSV header row. */
+static void csv_header_row(FILE *f, const char *cols)
 {
-    static const struct { const char *key, *title; } t[] = {
-        { "report", "Report" },
-        { "filter", "Filter" },
-        { "overview", "Overview" },
-        { "direction", "Direction" },
-        { "servers", "Servers" },
-        { "clients", "Clients" },
-        { "recipient_domains", "Recipient domains (messages delivered in cleartext)" },
-        { "credential_exposures", "Credential exposures" },
-        { "findings", "Findings" },
-        { "timeline", "Timeline" },
-    };
-    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
-        if (strcmp(t[i].key, key) == 0)
-            return t[i].title;
-    return key;
+    const char *p = cols;
+
+    while (*p) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (p != cols)
+            fputc(',', f);
+        csv_field(f, p, len, 0);
+        p += len + (e ? 1 : 0);
+    }
+    fputc('\n', f);
 }
 
-/* Closes the open CSV/HTML block. */
+/* Output of the discard stream. */
+static ssize_t discard_write(void *cookie, const char *buf, size_t size)
+{
+    (void)cookie;
+    (void)buf;
+    return (ssize_t)size;
+}
+
+/* Closes the open CSV block. */
 static void lay_close_block(struct jw *w)
 {
     if (w->block == BLK_NONE)
         return;
-    if (w->fmt == REP_HTML)
-        fputs("</table>\n", w->f);
-    else
+    if (!w->only)
         fputc('\n', w->f);
     w->block = BLK_NONE;
 }
 
-/* Notes a change of section; HTML prints its heading (CSV key/value rows
- * of consecutive sections share one block). */
-static void lay_section(struct jw *w, const char *sec)
+/* Starts a block of table name: output goes to the real stream when that
+ * is the chosen table (or all are), else is discarded. */
+static void lay_open_block(struct jw *w, int kind, const char *name)
 {
-    if (strcmp(w->section, sec) == 0)
-        return;
-    snprintf(w->section, sizeof w->section, "%s", sec);
-    if (w->fmt == REP_HTML) {
-        lay_close_block(w);
-        fputs("<h2>", w->f);
-        html_esc(w->f, section_title(sec), strlen(section_title(sec)));
-        fputs("</h2>\n", w->f);
-    }
+    lay_close_block(w);
+    w->block = kind;
+    w->f = !w->only || strcmp(w->only, name) == 0 ? w->real : w->discard;
 }
 
 /* The section of the current position: the top-level key, or "report"
@@ -486,106 +623,73 @@ static void lay_path(const struct jw *w, char *out, size_t outsz)
     }
 }
 
-/* A scalar in CSV/HTML layout: a cell of the current row, or a key/value
- * row of its section. */
+/* A scalar in CSV layout: a cell of the current row, or a key/value row of
+ * its section. */
 static void lay_scalar(struct jw *w, const char *p, size_t n, int num)
 {
-    struct jlevel *top = w->depth > 0 ? &w->lv[w->depth - 1] : NULL;
+    struct jlevel *top = w->depth > 0 && w->depth <= JW_DEPTH ? &w->lv[w->depth - 1] : NULL;
     char path[256];
 
     if (top && top->row && w->rowf) {
-        if (w->fmt == REP_CSV) {
-            if (w->cells)
-                fputc(',', w->rowf);
-            csv_field(w->rowf, p, n, num);
-            if (!w->header_done && w->hdrf) {
+        if (w->cells || !w->only)
+            fputc(',', w->rowf);
+        csv_field(w->rowf, p, n, num);
+        if (!w->header_done && w->hdrf) {
+            if (w->cells || !w->only)
                 fputc(',', w->hdrf);
-                csv_field(w->hdrf, top->key, strlen(top->key), 0);
-            }
-        } else {
-            fputs(num ? "<td class=\"n\">" : "<td>", w->rowf);
-            html_esc(w->rowf, p, n);
-            fputs("</td>", w->rowf);
-            if (!w->header_done && w->hdrf) {
-                fputs("<th>", w->hdrf);
-                html_esc(w->hdrf, top->key, strlen(top->key));
-                fputs("</th>", w->hdrf);
-            }
+            csv_field(w->hdrf, top->key, strlen(top->key), 0);
         }
         w->cells++;
         return;
     }
-    lay_section(w, lay_sec(w));
+    snprintf(w->section, sizeof w->section, "%s", lay_sec(w));
     if (w->block != BLK_KV) {
-        lay_close_block(w);
-        if (w->fmt == REP_CSV)
+        lay_open_block(w, BLK_KV, "overview");
+        if (!w->only || !w->kv_header_done)
             fputs("\"section\",\"key\",\"value\"\n", w->f);
-        else
-            fputs("<table class=\"kv\">\n", w->f);
-        w->block = BLK_KV;
+        if (w->f == w->real)
+            w->kv_header_done = 1;
     }
     lay_path(w, path, sizeof path);
-    if (w->fmt == REP_CSV) {
-        csv_field(w->f, w->section, strlen(w->section), 0);
-        fputc(',', w->f);
-        csv_field(w->f, path, strlen(path), 0);
-        fputc(',', w->f);
-        csv_field(w->f, p, n, num);
-        fputc('\n', w->f);
-    } else {
-        fputs("<tr><th>", w->f);
-        html_esc(w->f, path, strlen(path));
-        fputs(num ? "</th><td class=\"n\">" : "</th><td>", w->f);
-        html_esc(w->f, p, n);
-        fputs("</td></tr>\n", w->f);
+    csv_field(w->f, w->section, strlen(w->section), 0);
+    fputc(',', w->f);
+    csv_field(w->f, path, strlen(path), 0);
+    fputc(',', w->f);
+    csv_field(w->f, p, n, num);
+    fputc('\n', w->f);
+}
+
+/* Starts a writer on f for fmt (REP_JSON pretty or not, or REP_CSV; only:
+ * the one CSV table to write, NULL for all). */
+static void jw_init(struct jw *w, FILE *f, enum rep_format fmt, int pretty, const char *only)
+{
+    static const cookie_io_functions_t discard_io = { NULL, discard_write, NULL, NULL };
+
+    memset(w, 0, sizeof *w);
+    w->f = w->real = f;
+    w->fmt = fmt;
+    w->pretty = pretty;
+    if (fmt == REP_CSV && only) {
+        w->discard = fopencookie(NULL, "w", discard_io);
+        w->only = w->discard ? only : NULL;
     }
 }
 
-/* Starts a writer on f for fmt (REP_JSON pretty or not, REP_CSV,
- * REP_HTML).  HTML writes the page head. */
-static void jw_init(struct jw *w, FILE *f, enum rep_format fmt, int pretty)
-{
-    memset(w, 0, sizeof *w);
-    w->f = f;
-    w->fmt = fmt;
-    w->pretty = pretty;
-    if (fmt == REP_HTML)
-        fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
-              "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-              "<title>mailtap: SMTP encryption audit</title>\n<style>\n"
-              "body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:80em}\n"
-              "h1{font-size:1.5em}h2{font-size:1.2em;margin-top:2em;border-bottom:1px solid #ccc}\n"
-              "table{border-collapse:collapse;margin:.5em 0}th,td{padding:.15em .6em;"
-              "text-align:left;border-bottom:1px solid #eee;font-size:.9em}\n"
-              "td.n{text-align:right;font-variant-numeric:tabular-nums}\n"
-              "table.kv th{font-weight:normal;color:#555}\n"
-              ".summary{font-size:1.1em;background:#f6f6f6;padding:.8em;border-left:4px solid #c33}\n"
-              ".bar{display:flex;height:1.1em;min-width:1px}.bar span{display:block;height:100%}\n"
-              ".enc{background:#3a7}.clr{background:#c33}.par{background:#e93}"
-              ".ind{background:#aaa}\n"
-              ".chart td{border:0;padding:.05em .4em}.legend span{padding:0 .6em;margin-right:.5em}\n"
-              "</style></head><body>\n<h1>mailtap: SMTP encryption audit</h1>\n", f);
-}
-
-/* Ends the document (HTML: closes blocks and the page). */
+/* Ends the document (CSV: closes the last block; an empty chosen table
+ * gets its header row). */
 static void jw_finish(struct jw *w)
 {
-    if (w->fmt == REP_CSV || w->fmt == REP_HTML)
+    if (w->fmt == REP_CSV)
         lay_close_block(w);
-    if (w->fmt == REP_HTML)
-        fputs("<p><small>Generated by mailtap " MAILTAP_VERSION " from packet captures; "
-              "times are packet time (UTC).</small></p>\n</body></html>\n", w->f);
-}
-
-/* HTML only: closes the open block so the caller can write raw HTML (a
- * chart).  Returns 1 when the output is HTML. */
-static int jw_html_raw(struct jw *w, const char *section)
-{
-    if (w->fmt != REP_HTML)
-        return 0;
-    lay_section(w, section);
-    lay_close_block(w);
-    return 1;
+    if (w->only) {
+        const struct csv_table *t = csv_table_find(w->only);
+        if (t && strcmp(t->name, "overview") != 0 && !w->header_done_any)
+            csv_header_row(w->real, t->cols);
+    }
+    if (w->discard)
+        fclose(w->discard);
+    w->discard = NULL;
+    w->f = w->real;
 }
 
 /* JSON: newline plus indentation for the current depth. */
@@ -621,14 +725,13 @@ static void jw_open(struct jw *w, char ch)
     struct jlevel *parent = w->depth > 0 && w->depth <= JW_DEPTH ? &w->lv[w->depth - 1] : NULL;
     int row = 0;
 
-    if (w->fmt != REP_JSON && ch == '{' && parent && parent->type == '[') {
+    if (w->fmt == REP_CSV && ch == '{' && parent && parent->type == '[') {
         /* An object in an array: a table row. */
         row = 1;
         if (!parent->table) {
             char name[160];
             parent->table = 1;
-            lay_section(w, lay_sec(w));
-            lay_close_block(w);
+            snprintf(w->section, sizeof w->section, "%s", lay_sec(w));
             lay_path(w, name, sizeof name);
             /* lay_path counted the element index of this array: drop it. */
             {
@@ -641,10 +744,8 @@ static void jw_open(struct jw *w, char ch)
             snprintf(w->table, sizeof w->table, "%s%s%s", w->section,
                      strcmp(name, w->section) && name[0] ? "." : "",
                      strcmp(name, w->section) ? name : "");
-            w->block = BLK_TABLE;
+            lay_open_block(w, BLK_TABLE, w->section);
             w->header_done = 0;
-            if (w->fmt == REP_HTML)
-                fputs("<table>\n", w->f);
         }
         w->rowf = open_memstream(&w->row, &w->rowlen);
         if (!w->header_done)
@@ -667,6 +768,36 @@ static void jw_open(struct jw *w, char ch)
     w->depth++;
 }
 
+/* CSV: writes the row just closed (and, first, the header of its table). */
+static void lay_row_out(struct jw *w)
+{
+    if (w->rowf) {
+        fclose(w->rowf);
+        w->rowf = NULL;
+    }
+    if (w->hdrf) {
+        fclose(w->hdrf);
+        w->hdrf = NULL;
+        if (!w->only)
+            fputs("\"section\"", w->f);
+        if (w->hdr)
+            fwrite(w->hdr, 1, w->hdrlen, w->f);
+        fputc('\n', w->f);
+        free(w->hdr);
+        w->hdr = NULL;
+        w->header_done = 1;
+        if (w->f == w->real)
+            w->header_done_any = 1;
+    }
+    if (!w->only)
+        csv_field(w->f, w->table, strlen(w->table), 0);
+    if (w->row)
+        fwrite(w->row, 1, w->rowlen, w->f);
+    fputc('\n', w->f);
+    free(w->row);
+    w->row = NULL;
+}
+
 /* Closes the innermost object ('}') or array (']'). */
 static void jw_close(struct jw *w, char ch)
 {
@@ -682,61 +813,23 @@ static void jw_close(struct jw *w, char ch)
         fputc(ch, w->f);
         return;
     }
-    if (lv && lv->row && w->rowf) {
-        fclose(w->rowf);
-        w->rowf = NULL;
-        if (w->hdrf) {
-            fclose(w->hdrf);
-            w->hdrf = NULL;
-            if (w->fmt == REP_CSV) {
-                fputs("\"section\"", w->f);
-                fwrite(w->hdr, 1, w->hdrlen, w->f);
-                fputc('\n', w->f);
-            } else {
-                fputs("<tr>", w->f);
-                fwrite(w->hdr, 1, w->hdrlen, w->f);
-                fputs("</tr>\n", w->f);
-            }
-            free(w->hdr);
-            w->hdr = NULL;
-            w->header_done = 1;
-        }
-        if (w->fmt == REP_CSV) {
-            csv_field(w->f, w->table, strlen(w->table), 0);
-            fputc(',', w->f);
-            fwrite(w->row, 1, w->rowlen, w->f);
-            fputc('\n', w->f);
-        } else {
-            fputs("<tr>", w->f);
-            fwrite(w->row, 1, w->rowlen, w->f);
-            fputs("</tr>\n", w->f);
-        }
-        free(w->row);
-        w->row = NULL;
+    if (lv && lv->row) {
+        lay_row_out(w);
         return;
     }
-    if (lv && ch == ']') {
-        if (lv->table) {
-            lay_close_block(w);
-        } else if (lv->n == 0 && w->fmt == REP_HTML) {
-            lay_section(w, lay_sec(w));
-            lay_close_block(w);
-            fputs("<p>none</p>\n", w->f);
-        }
-    }
+    if (lv && ch == ']' && lv->table)
+        lay_close_block(w);
 }
 
 /* Writes an object key (ours: a literal). */
 static void jw_key(struct jw *w, const char *k)
 {
+    jw_pre(w);
     if (w->fmt == REP_JSON) {
-        jw_pre(w);
         js_str(w->f, k, strlen(k));
         fputs(w->pretty ? ": " : ":", w->f);
-    } else {
-        jw_pre(w);
-        if (w->depth > 0 && w->depth <= JW_DEPTH)
-            snprintf(w->lv[w->depth - 1].key, JW_KEY, "%s", k);
+    } else if (w->depth > 0 && w->depth <= JW_DEPTH) {
+        snprintf(w->lv[w->depth - 1].key, JW_KEY, "%s", k);
     }
     w->after_key = 1;
 }
@@ -791,8 +884,8 @@ static void jw_bool(struct jw *w, int v)
     jw_scalar(w, v ? "true" : "false", v ? 4 : 5, 1);
 }
 
-/* A REAL: timestamps (decimals 6) keep microseconds, and read as UTC
- * times in HTML; NaN/inf (not JSON) become null. */
+/* A REAL with that many decimals (timestamps: 6, microseconds); NaN/inf
+ * (not JSON) become null. */
 static void jw_real(struct jw *w, double v, int decimals)
 {
     char b[64];
@@ -800,11 +893,6 @@ static void jw_real(struct jw *w, double v, int decimals)
 
     if (!isfinite(v)) {
         jw_null(w);
-        return;
-    }
-    if (w->fmt == REP_HTML && decimals == 6) {
-        fmt_ts(v, b, sizeof b);
-        jw_scalar(w, b, strlen(b), 0);
         return;
     }
     n = snprintf(b, sizeof b, "%.*f", decimals, v);
@@ -1067,6 +1155,8 @@ struct rctx {
     struct jw jw;
     int began;          /* we opened the read transaction             */
     const char *tfmt;   /* strftime format of the timeline buckets    */
+    int color;          /* text on a terminal: emphasis sequences      */
+    const char *table;  /* CSV: the one table to write, NULL = all     */
 };
 
 /* Sets errbuf (printf style) and returns -1. */
@@ -1291,7 +1381,7 @@ int rep_sessions(store_t *st, enum rep_format fmt, const struct rep_filter *f, F
         q = prep(&c, "SELECT * FROM sessions" SESSIONS_WHERE);
         if (!q)
             goto fail;
-        jw_init(&c.jw, out, REP_JSON, 0);
+        jw_init(&c.jw, out, REP_JSON, 0, NULL);
         while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
             int nc = sqlite3_column_count(q);
             jw_open(&c.jw, '{');
@@ -1413,7 +1503,7 @@ int rep_findings(store_t *st, enum rep_format fmt, const struct rep_filter *f, F
     q = prep(&c, sql);
     if (!q)
         goto fail;
-    jw_init(&c.jw, out, REP_JSON, 0);
+    jw_init(&c.jw, out, REP_JSON, 0, NULL);
     ln_init(&l, LIST_COLS);
     while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
         rows++;
@@ -1467,7 +1557,352 @@ fail:
 
 /* ======================================================================
  * mailtap report
+ *
+ * Sections in order: overview, direction (with --org-net), servers,
+ * clients, recipient domains, cleartext messages, credential exposures,
+ * findings, timeline, captures (not in text).  Each section writes its
+ * text form, its structured form (JSON/CSV events) or its HTML by hand.
  * ====================================================================== */
+
+#define HTML_ROWS_MAX  500  /* rows per HTML table (JSON and CSV have all) */
+#define HTML_KIND_MAX  50   /* findings shown per kind in HTML             */
+#define CHART_SERVERS  10   /* servers in the HTML chart                   */
+#define REPORT_FORMAT_VERSION   1    /* "report_format" in JSON/CSV: bump on change */
+
+/* ---- text: terminal emphasis ------------------------------------------- */
+
+/* ANSI sequences for emphasis, or "" when the output is not a terminal
+ * (or NO_COLOR is set, or TERM is dumb).  They never count as columns. */
+static const char *tty_on(const struct rctx *c, const char *seq)
+{
+    return c->color ? seq : "";
+}
+
+#define T_BOLD  "\033[1m"
+#define T_RED   "\033[1;31m"
+#define T_YEL   "\033[1;33m"
+#define T_OFF   "\033[0m"
+
+/* Appends raw bytes of ours that take no columns (terminal sequences). */
+static void ln_raw(struct line *l, const char *s)
+{
+    size_t n = strlen(s);
+    if (l->len + n + 4 <= LN_BYTES) {
+        memcpy(l->b + l->len, s, n);
+        l->len += n;
+    }
+}
+
+/* ---- HTML helpers -------------------------------------------------------- */
+
+/* Writes p[0..n) HTML-escaped for a text node, with the text escaping of
+ * control characters, invalid UTF-8 and special code points (so nothing
+ * captured can become markup, reorder the page or hide). */
+static void html_esc_wbr(FILE *f, const void *vp, size_t n, int wbr);
+static void html_esc(FILE *f, const void *vp, size_t n)
+{
+    html_esc_wbr(f, vp, n, 0);
+}
+
+/* html_esc, and with wbr a line-break opportunity (<wbr>, no text) after
+ * each of . @ / _ = : + inside words longer than 20 columns, so that long
+ * addresses wrap at their punctuation in narrow cells. */
+static void html_esc_wbr(FILE *f, const void *vp, size_t n, int wbr)
+{
+    const unsigned char *p = vp;
+    char piece[16];
+    size_t pl, pc, run = 0;
+    int long_word = 0;
+
+    for (size_t i = 0; i < n;) {
+        if (wbr && run == 0) {
+            /* A new word: break opportunities only in one longer than 20
+             * columns. */
+            size_t j = i, cols = 0;
+            while (j < n && p[j] != ' ' && cols <= 20) {
+                j += txt_piece(p + j, n - j, piece, &pl, &pc);
+                cols += pc;
+            }
+            long_word = cols > 20;
+        }
+        i += txt_piece(p + i, n - i, piece, &pl, &pc);
+        run = pl == 1 && piece[0] == ' ' ? 0 : run + pc;
+        for (size_t k = 0; k < pl; k++) {
+            switch (piece[k]) {
+            case '&':  fputs("&amp;", f); break;
+            case '<':  fputs("&lt;", f); break;
+            case '>':  fputs("&gt;", f); break;
+            case '"':  fputs("&quot;", f); break;
+            case '\'': fputs("&#39;", f); break;
+            default:   fputc(piece[k], f); break;
+            }
+        }
+        if (wbr && long_word && pl == 1 && strchr(".@/_=:+", piece[0]) && i < n)
+            fputs("<wbr>", f);
+    }
+}
+
+/* html_esc of at most maxcols columns (a longer value ends in "…"), with
+ * line-break opportunities when wbr (see html_esc_wbr). */
+static void html_esc_cut_wbr(FILE *f, const void *vp, size_t n, size_t maxcols, int wbr)
+{
+    const unsigned char *p = vp;
+    char piece[16];
+    size_t pl, pc, cols = 0, i = 0, cut = n;
+
+    if (esc_cols(p, n) > maxcols) {
+        while (i < n) {
+            size_t k = txt_piece(p + i, n - i, piece, &pl, &pc);
+            if (cols + pc + 1 > maxcols)
+                break;
+            cols += pc;
+            i += k;
+        }
+        cut = cut_escape_tail(p, i);
+    }
+    html_esc_wbr(f, p, cut, wbr);
+    if (cut < n)
+        fputs("\xe2\x80\xa6", f);
+}
+
+/* html_esc of at most maxcols columns; a longer value ends in "…". */
+static void html_esc_cut(FILE *f, const void *vp, size_t n, size_t maxcols)
+{
+    html_esc_cut_wbr(f, vp, n, maxcols, 0);
+}
+
+/* 1 when p[0..n), escaped, has a run of more than maxrun columns without
+ * a space (such a value may break anywhere in a table cell). */
+static int long_run(const void *vp, size_t n, size_t maxrun)
+{
+    const unsigned char *p = vp;
+    char piece[16];
+    size_t pl, pc, run = 0;
+
+    for (size_t i = 0; i < n;) {
+        i += txt_piece(p + i, n - i, piece, &pl, &pc);
+        run = pl == 1 && piece[0] == ' ' ? 0 : run + pc;
+        if (run > maxrun)
+            return 1;
+    }
+    return 0;
+}
+
+/* A captured value in a table cell: escaped, cut after maxcols columns
+ * (0: whole), allowed to break anywhere when it has long runs, and with
+ * wbr (addresses, message ids) line-break opportunities at punctuation. */
+static void h_val(FILE *f, const void *p, size_t n, size_t maxcols, int wbr)
+{
+    int brk = long_run(p, n, 30);
+
+    if (brk)
+        fputs("<span class=\"brk\">", f);
+    html_esc_cut_wbr(f, p, n, maxcols > 0 ? maxcols : SIZE_MAX, wbr && !brk);
+    if (brk)
+        fputs("</span>", f);
+}
+
+/* A NUL-terminated string of ours, escaped all the same. */
+static void h_str(FILE *f, const char *s)
+{
+    html_esc(f, s, strlen(s));
+}
+
+/* <td> with column i escaped ("–" when NULL or empty), cut after maxcols
+ * columns when maxcols > 0 (the JSON and CSV reports keep whole values);
+ * cls may be NULL. */
+static void h_td_col(FILE *f, sqlite3_stmt *q, int i, const char *cls, size_t maxcols)
+{
+    size_t n;
+    const char *t = col_txt(q, i, &n);
+
+    if (cls)
+        fprintf(f, "<td class=\"%s\">", cls);
+    else
+        fputs("<td>", f);
+    if (t && n > 0 && cls)
+        html_esc_cut(f, t, n, maxcols > 0 ? maxcols : SIZE_MAX);  /* no wrapping */
+    else if (t && n > 0)
+        h_val(f, t, n, maxcols, 0);
+    else
+        fputs("<span class=\"na\">\xe2\x80\x93</span>", f);
+    fputs("</td>", f);
+}
+
+/* <td class="n"> with a number. */
+static void h_td_num(FILE *f, long long v)
+{
+    fprintf(f, "<td class=\"n\">%lld</td>", v);
+}
+
+/* <td class="n"> with a number that is bad news when nonzero. */
+static void h_td_bad(FILE *f, long long v)
+{
+    fprintf(f, "<td class=\"n%s\">%lld</td>", v > 0 ? " bad" : "", v);
+}
+
+/* <td class="t"> with the packet time of column i. */
+static void h_td_ts(FILE *f, sqlite3_stmt *q, int i)
+{
+    char b[32];
+
+    if (sqlite3_column_type(q, i) == SQLITE_NULL) {
+        fputs("<td class=\"t\"><span class=\"na\">\xe2\x80\x93</span></td>", f);
+        return;
+    }
+    fmt_ts(sqlite3_column_double(q, i), b, sizeof b);
+    fputs("<td class=\"t\">", f);
+    h_str(f, b);
+    fputs("</td>", f);
+}
+
+/* "ip:port" ("[ip]:port" for IPv6; port_col < 0: the address only),
+ * escaped, into f. */
+static void h_endpoint(FILE *f, sqlite3_stmt *q, int ip_col, int port_col)
+{
+    size_t n;
+    const char *ip = col_txt(q, ip_col, &n);
+    int v6;
+
+    if (!ip) {
+        ip = "?";
+        n = 1;
+    }
+    v6 = memchr(ip, ':', n) != NULL && port_col >= 0;
+    if (v6)
+        fputc('[', f);
+    html_esc(f, ip, n);
+    if (v6)
+        fputc(']', f);
+    if (port_col >= 0)
+        fprintf(f, ":%lld", (long long)sqlite3_column_int64(q, port_col));
+}
+
+/* The header row of a table: labels separated by '|'; a label starting
+ * with '#' is a numeric column (right-aligned). */
+static void h_table(FILE *f, const char *cls, const char *labels)
+{
+    const char *p = labels;
+
+    fprintf(f, "<table class=\"%s\">\n<thead><tr>", cls);
+    while (*p) {
+        const char *e = strchr(p, '|');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (*p == '#') {
+            fputs("<th class=\"n\">", f);
+            html_esc(f, p + 1, len - 1);
+        } else {
+            fputs("<th>", f);
+            html_esc(f, p, len);
+        }
+        fputs("</th>", f);
+        p += len + (e ? 1 : 0);
+    }
+    fputs("</tr></thead>\n<tbody>\n", f);
+}
+
+/* Ends a table; more > 0 adds a last row saying how many were left out. */
+static void h_table_end(FILE *f, long long more, int ncols)
+{
+    if (more > 0)
+        fprintf(f, "<tr><td class=\"more\" colspan=\"%d\">\xe2\x80\xa6 and %lld more "
+                "(the CSV and JSON reports list all of them)</td></tr>\n", ncols, more);
+    fputs("</tbody></table>\n", f);
+}
+
+/* Colours of the protection values (prot_order), on screen and on paper. */
+static const char *const prot_color[5] = {
+    "#c62828", "#ef6c00", "#2e7d32", "#1565c0", "#9e9e9e"
+};
+static const char *const prot_label[5] = {
+    "cleartext", "partial", "STARTTLS", "implicit TLS", "indeterminate"
+};
+static const char *const prot_meaning[5] = {
+    "no TLS on the connection",
+    "TLS started after envelope, content or credentials crossed in cleartext",
+    "STARTTLS and a TLS handshake before anything sensitive",
+    "TLS from the first byte (port 465)",
+    "the capture cannot tell (gap, one-sided, mid-stream start)"
+};
+
+/* A small colour square (SVG, so it prints without background colours). */
+static void h_swatch(FILE *f, const char *color)
+{
+    fprintf(f, "<svg class=\"sw\" width=\"12\" height=\"12\" aria-hidden=\"true\">"
+            "<rect width=\"12\" height=\"12\" fill=\"%s\"/></svg>", color);
+}
+
+/* The page head: title, inline style (screen and print), no script, and a
+ * Content-Security-Policy that forbids scripts and every external load
+ * (defence in depth: nothing captured is ever written as markup). */
+static void html_head(FILE *f)
+{
+    fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
+          "<meta HTTP-EQUIV=\"Content-Security-Policy\" content=\"default-src 'none'; "
+          "style-src 'unsafe-inline'; img-src 'none'; form-action 'none'; "
+          "base-uri 'none'\">\n"
+          "<meta name=\"referrer\" content=\"no-referrer\">\n"
+          "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+          "<title>mailtap: SMTP encryption audit</title>\n<style>\n"
+          ":root{--bad:#c62828;--warn:#ef6c00;--ok:#2e7d32;--mut:#666;--line:#ddd}\n"
+          "*{-webkit-print-color-adjust:exact;print-color-adjust:exact}\n"
+          "body{font-family:system-ui,-apple-system,\"Segoe UI\",Roboto,sans-serif;"
+          "margin:1.5em auto;padding:0 1.5em;color:#1a1a1a;max-width:78em;line-height:1.4}\n"
+          "h1{font-size:1.6em;margin:0 0 .2em}h2{font-size:1.25em;margin:2em 0 .5em;"
+          "padding-bottom:.2em;border-bottom:2px solid #333}\n"
+          "h3{font-size:1.05em;margin:1.4em 0 .3em}\n"
+          ".meta{color:var(--mut);margin:0 0 1em}\n"
+          ".summary{font-size:1.15em;background:#fdf3f3;padding:.8em 1em;"
+          "border-left:6px solid var(--bad);margin:1em 0}\n"
+          ".summary.good{background:#f1f8f1;border-left-color:var(--ok)}\n"
+          ".figures{display:grid;grid-template-columns:repeat(auto-fit,minmax(8.5em,1fr));"
+          "gap:.6em;margin:1em 0}\n"
+          ".fig{border:1px solid var(--line);border-radius:6px;padding:.5em .8em}\n"
+          ".fig .v{display:block;font-size:1.9em;font-weight:700;"
+          "font-variant-numeric:tabular-nums}\n"
+          ".fig .l{display:block;color:var(--mut);font-size:.9em}\n"
+          ".fig.bad .v{color:var(--bad)}.fig.ok .v{color:var(--ok)}\n"
+          "table{border-collapse:collapse;margin:.5em 0 1em;width:100%}\n"
+          "th,td{padding:.25em .6em;text-align:left;vertical-align:top;"
+          "border-bottom:1px solid var(--line);font-size:.9em;overflow-wrap:break-word}\n"
+          ".brk{overflow-wrap:anywhere;word-break:break-all}\n"
+          "table.findings{table-layout:fixed}table.findings th:nth-child(1){width:11.5em}"
+          "table.findings th:nth-child(2){width:8em}table.findings th:nth-child(3){width:22em}\n"
+          "nav{margin:.6em 0 0;font-size:.9em}nav a{margin-right:1em;color:#1565c0}\n"
+          "thead th{border-bottom:2px solid #999;background:#f4f4f4;overflow-wrap:normal}\n"
+          "td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}td.n{white-space:nowrap}\n"
+          "td.t{white-space:nowrap;font-variant-numeric:tabular-nums}\n"
+          "td.bad{color:var(--bad);font-weight:700}\n"
+          "td.more{color:var(--mut);font-style:italic}\n"
+          "table.kv{width:auto}table.kv th{font-weight:normal;color:#444;background:none;"
+          "border-bottom:1px solid var(--line)}\n"
+          ".na{color:#aaa}.note{color:var(--mut);font-size:.9em}\n"
+          ".sev{display:inline-block;min-width:5.5em;text-align:center;border-radius:3px;"
+          "padding:0 .4em;font-size:.8em;font-weight:700;color:#fff;background:#777}\n"
+          ".sev.critical{background:#b71c1c}.sev.high{background:#e65100}"
+          ".sev.medium{background:#f9a825;color:#000}.sev.low{background:#1565c0}"
+          ".sev.info{background:#757575}\n"
+          ".attack{color:var(--bad);font-weight:700;font-size:.85em}\n"
+          "svg.chart{display:block;width:100%;height:auto;margin:.5em 0;"
+          "font-family:inherit}\n"
+          "svg.sw{vertical-align:-1px;margin-right:.35em}\n"
+          "small{color:var(--mut)}\n"
+          "footer{margin-top:3em;color:var(--mut);font-size:.85em;"
+          "border-top:1px solid var(--line);padding-top:.5em}\n"
+          "@page{margin:1.4cm}\n"
+          "@media print{body{max-width:none;margin:0;padding:0;font-size:10pt}"
+          "h2{break-after:avoid;page-break-after:avoid}h3{break-after:avoid}"
+          "thead{display:table-header-group}tr,.fig,svg.chart{break-inside:avoid;"
+          "page-break-inside:avoid}.figures{gap:.3em;grid-template-columns:repeat(7,1fr)}"
+          ".fig{padding:.3em .5em}"
+          ".fig .v{font-size:1.4em}th,td{font-size:8.5pt}nav{display:none}"
+          "table.findings th:nth-child(3){width:16em}}\n"
+          "</style></head><body>\n", f);
+}
+
+static int html_findings_summary(struct rctx *c);
+
+/* ---- the overview -------------------------------------------------------- */
 
 /* The figures of the overview, gathered first (the sentence needs them). */
 struct overview {
@@ -1475,7 +1910,7 @@ struct overview {
     long long msgs, clear_msgs, clear_msg_sessions;
     long long caps, packets, caps_complete, caps_interrupted, dropped, ifdropped, truncated,
         undecodable;
-    long long sev[5];
+    long long sev[5], attacks, attack_sessions;
     double first, last;
     int has_period;
     /* with org nets */
@@ -1537,6 +1972,11 @@ static int gather_overview(struct rctx *c, struct overview *o)
         return -1;
     for (int i = 0; i < 5; i++)
         o->sev[i] = v[i];
+    if (query_ints(c, S_CTE "SELECT count(*), count(DISTINCT f.session_id) FROM findings f"
+                   " JOIN s ON s.id = f.session_id WHERE f.kind IN " ATTACK_KINDS, v, 2) < 0)
+        return -1;
+    o->attacks = v[0];
+    o->attack_sessions = v[1];
     q = prep(c, S_CTE "SELECT min(start_ts), max(coalesce(end_ts, start_ts)) FROM s");
     if (!q)
         return -1;
@@ -1617,6 +2057,10 @@ static void summary_sentence(const struct rctx *c, const struct overview *o, cha
         else
             ADD("; no credentials were exposed.");
     }
+    if (o->attack_sessions > 0)
+        ADD(" Signs of an active attack (STARTTLS stripping or injection, SMTP smuggling) in "
+            "%lld %s.", o->attack_sessions, plural(o->attack_sessions, "connection",
+                                                   "connections"));
     if (o->prot[4] + o->other_prot > 0)
         ADD(" %lld %s could not be assessed (indeterminate).", o->prot[4] + o->other_prot,
             plural(o->prot[4] + o->other_prot, "connection", "connections"));
@@ -1650,15 +2094,15 @@ static void wrap_out(FILE *f, const char *text, int indent)
     }
 }
 
-/* Section title (text). */
+/* Section title (text): bold on a terminal. */
 static void title(struct rctx *c, const char *t)
 {
     char rule[REPORT_COLS + 1];
     size_t n = strlen(t);
 
-    fputc('\n', c->out);
-    fputs(t, c->out);
-    fputc('\n', c->out);
+    if (n > REPORT_COLS)
+        n = REPORT_COLS;
+    fprintf(c->out, "\n%s%s%s\n", tty_on(c, T_BOLD), t, tty_on(c, T_OFF));
     memset(rule, '=', n);
     rule[n] = '\0';
     fputs(rule, c->out);
@@ -1671,26 +2115,138 @@ static double pct(long long part, long long total)
     return total > 0 ? 100.0 * (double)part / (double)total : 0.0;
 }
 
-/* HTML: the answer in one sentence and the protection shares as a bar. */
-static void html_overview_chart(FILE *f, const struct overview *o, const char *sentence)
+/* HTML: one key figure ("fig-ID"); tone: 1 bad when v > 0, 0 neutral. */
+static void h_figure(FILE *f, const char *id, long long v, const char *label, int tone,
+                     const char *extra)
 {
-    static const char *const cls[5] = { "clr", "par", "enc", "enc", "ind" };
+    fprintf(f, "<div class=\"fig%s\" id=\"fig-%s\"><span class=\"v\">%lld%s</span>"
+            "<span class=\"l\">", tone && v > 0 ? " bad" : tone ? " ok" : "", id, v,
+            extra ? extra : "");
+    h_str(f, label);
+    fputs("</span></div>\n", f);
+}
 
+/* HTML: the protection shares as one stacked bar (SVG). */
+static void h_protection_bar(FILE *f, const struct overview *o)
+{
+    double x = 0.0;
+
+    fprintf(f, "<svg class=\"chart\" id=\"chart-protection\" viewBox=\"0 0 1000 44\" "
+            "role=\"img\" aria-label=\"SMTP connections by protection\">"
+            "<title>SMTP connections by protection (%lld)</title>\n", o->sessions);
+    fputs("<g class=\"bar\"><rect x=\"0\" y=\"0\" width=\"1000\" height=\"44\" "
+          "fill=\"#eee\"/>\n", f);
+    for (int i = 0; i < 5; i++) {
+        double wd;
+        if (o->prot[i] <= 0)
+            continue;
+        wd = 1000.0 * (double)o->prot[i] / (double)o->sessions;
+        fprintf(f, "<rect x=\"%.1f\" y=\"0\" width=\"%.1f\" height=\"44\" fill=\"%s\">"
+                "<title>%s: %lld (%.1f%%)</title></rect>\n", x, wd, prot_color[i],
+                prot_label[i], o->prot[i], pct(o->prot[i], o->sessions));
+        if (wd >= 70.0)
+            fprintf(f, "<text x=\"%.1f\" y=\"28\" font-size=\"15\" fill=\"#fff\" "
+                    "text-anchor=\"middle\">%s%s%.0f%%</text>\n", x + wd / 2,
+                    wd >= 190.0 ? prot_label[i] : "", wd >= 190.0 ? " " : "",
+                    pct(o->prot[i], o->sessions));
+        x += wd;
+    }
+    fputs("</g></svg>\n", f);
+}
+
+/* HTML: head of the page, the answer, the key figures and the overview. */
+static void html_overview(struct rctx *c, const struct overview *o, const char *sentence)
+{
+    static const char *const sev_label[5] = { "info", "low", "medium", "high", "critical" };
+    FILE *f = c->out;
+    char a[32], b[32];
+    long long notenc = o->prot[0] + o->prot[1];
+
+    fputs("<header>\n<h1>SMTP encryption audit</h1>\n<p class=\"meta\">", f);
+    if (o->has_period) {
+        fmt_ts(o->first, a, sizeof a);
+        fmt_ts(o->last, b, sizeof b);
+        fputs("Traffic from ", f);
+        h_str(f, a);
+        fputs(" to ", f);
+        h_str(f, b);
+        fputs(" (packet time, UTC) &middot; ", f);
+    }
+    fprintf(f, "%lld %s, %lld packets &middot; mailtap " MAILTAP_VERSION, o->caps,
+            plural(o->caps, "capture", "captures"), o->packets);
+    if (c->f && (c->f->since != 0 || c->f->until != 0)) {
+        if (c->f->since != 0) fmt_ts(c->f->since, a, sizeof a); else snprintf(a, sizeof a, "-");
+        if (c->f->until != 0) fmt_ts(c->f->until, b, sizeof b); else snprintf(b, sizeof b, "-");
+        fputs(" &middot; filter: connections starting from ", f);
+        h_str(f, a);
+        fputs(" until ", f);
+        h_str(f, b);
+    }
+    if (c->f && c->f->min_severity > 0) {
+        fputs(" &middot; findings at or above ", f);
+        h_str(f, mt_severity_name((enum mt_severity)c->f->min_severity));
+    }
+    fputs("</p>\n</header>\n", f);
+    fputs(o->clear_msgs == 0 && o->cred == 0 && notenc == 0 ? "<div class=\"ok\">" : "<div>", f);
     fputs("<p class=\"summary\">", f);
-    html_esc(f, sentence, strlen(sentence));
-    fputs("</p>\n", f);
+    h_str(f, sentence);
+    fputs("</p></div>\n", f);
     if (o->sessions <= 0)
         return;
-    fputs("<p>SMTP connections by protection:</p>\n<div class=\"bar\" style=\"width:100%\">", f);
-    for (int i = 0; i < 5; i++)
-        if (o->prot[i] > 0)
-            fprintf(f, "<span class=\"%s\" style=\"width:%.2f%%\" title=\"%s %lld\"></span>",
-                    cls[i], pct(o->prot[i], o->sessions), prot_order[i], o->prot[i]);
-    fputs("</div>\n<p class=\"legend\">", f);
-    for (int i = 0; i < 5; i++)
-        fprintf(f, "<span class=\"%s\">&nbsp;</span>%s %lld (%.1f%%) ", cls[i], prot_order[i],
+    fputs("<div class=\"figures\">\n", f);
+    h_figure(f, "sessions", o->sessions, "SMTP connections", 0, NULL);
+    h_figure(f, "not-encrypted", notenc, "not (fully) encrypted", 1, NULL);
+    h_figure(f, "cleartext-messages", o->clear_msgs, "messages sent in cleartext", 1, NULL);
+    h_figure(f, "credentials", o->cred, "connections exposing credentials", 1, NULL);
+    h_figure(f, "attacks", o->attacks, "signs of active attack", 1, NULL);
+    h_figure(f, "critical", o->sev[4], "critical findings", 1, NULL);
+    h_figure(f, "high", o->sev[3], "high findings", 1, NULL);
+    fputs("</div>\n<nav><a href=\"#overview\">Overview</a>", f);
+    if (c->org.n)
+        fputs("<a href=\"#direction\">Direction</a>", f);
+    fputs("<a href=\"#servers\">Servers</a><a href=\"#clients\">Clients</a>"
+          "<a href=\"#domains\">Recipient domains</a><a href=\"#messages\">Messages</a>"
+          "<a href=\"#credentials\">Credentials</a><a href=\"#findings\">Findings</a>"
+          "<a href=\"#timeline\">Timeline</a><a href=\"#captures\">Captures</a></nav>\n", f);
+    fputs("<div class=\"anchor\" id=\"overview\"></div><h2>Overview</h2>\n"
+          "<p>SMTP connections by protection:</p>\n", f);
+    h_protection_bar(f, o);
+    h_table(f, "legend", "Protection|#Connections|#Share|Meaning");
+    for (int i = 0; i < 5; i++) {
+        fputs("<tr><td>", f);
+        h_swatch(f, prot_color[i]);
+        h_str(f, prot_label[i]);
+        fprintf(f, "</td><td class=\"n\">%lld</td><td class=\"n\">%.1f%%</td><td>",
                 o->prot[i], pct(o->prot[i], o->sessions));
-    fputs("</p>\n", f);
+        h_str(f, prot_meaning[i]);
+        fputs("</td></tr>\n", f);
+    }
+    if (o->other_prot)
+        fprintf(f, "<tr><td>(unknown value)</td><td class=\"n\">%lld</td><td class=\"n\">"
+                "%.1f%%</td><td></td></tr>\n", o->other_prot, pct(o->other_prot, o->sessions));
+    h_table_end(f, 0, 4);
+    fputs("<table class=\"kv\">\n", f);
+    fprintf(f, "<tr><th>Captures</th><td>%lld (%lld complete, %lld interrupted), "
+            "%lld packets</td></tr>\n", o->caps, o->caps_complete, o->caps_interrupted,
+            o->packets);
+    if (o->dropped || o->ifdropped || o->truncated || o->undecodable)
+        fprintf(f, "<tr><th>Capture losses</th><td>%lld dropped, %lld if-dropped, "
+                "%lld truncated, %lld undecodable</td></tr>\n", o->dropped, o->ifdropped,
+                o->truncated, o->undecodable);
+    if (o->open)
+        fprintf(f, "<tr><th>Unfinished</th><td>%lld %s still open when the capture stopped"
+                "</td></tr>\n", o->open, plural(o->open, "connection was", "connections were"));
+    fprintf(f, "<tr><th>Messages</th><td>%lld seen, %lld with content in cleartext "
+            "(in %lld %s)</td></tr>\n", o->msgs, o->clear_msgs, o->clear_msg_sessions,
+            plural(o->clear_msg_sessions, "connection", "connections"));
+    fprintf(f, "<tr><th>Exposed</th><td>envelope in %lld, content in %lld, credentials in "
+            "%lld %s</td></tr>\n", o->env, o->content, o->cred,
+            plural(o->cred, "connection", "connections"));
+    fputs("<tr><th>Findings</th><td>", f);
+    for (int i = 4; i >= 0; i--)
+        fprintf(f, "%s<span class=\"sev %s\">%s</span> %lld", i < 4 ? " &nbsp;" : "",
+                sev_label[i], sev_label[i], o->sev[i]);
+    fputs("</td></tr>\n</table>\n", f);
 }
 
 /* Section 1: overview.  0 or -1. */
@@ -1702,9 +2258,11 @@ static int sec_overview(struct rctx *c, const struct overview *o)
     FILE *f = c->out;
 
     summary_sentence(c, o, sentence, sizeof sentence);
+    if (c->fmt == REP_HTML) {
+        html_overview(c, o, sentence);
+        return 0;
+    }
     if (c->fmt != REP_TEXT) {
-        if (jw_html_raw(w, "overview"))
-            html_overview_chart(f, o, sentence);
         jw_key(w, "overview");
         jw_open(w, '{');
         jw_key(w, "period");
@@ -1766,6 +2324,7 @@ static int sec_overview(struct rctx *c, const struct overview *o)
         for (int i = 4; i >= 0; i--)
             jw_kint(w, sev_label[i], o->sev[i]);
         jw_close(w, '}');
+        jw_kint(w, "attack_findings", o->attacks);
         jw_key(w, "summary");
         jw_cstr(w, sentence);
         jw_close(w, '}');
@@ -1810,9 +2369,13 @@ static int sec_overview(struct rctx *c, const struct overview *o)
                 plural(o->cred, "connection", "connections"));
         fprintf(f, "  Findings             critical %lld, high %lld, medium %lld, low %lld, "
                 "info %lld\n", o->sev[4], o->sev[3], o->sev[2], o->sev[1], o->sev[0]);
+        fprintf(f, "  Active attacks       %lld %s (STARTTLS stripping or injection, SMTP "
+                "smuggling)\n", o->attacks, plural(o->attacks, "finding", "findings"));
     }
     fputc('\n', f);
+    fputs(tty_on(c, T_BOLD), f);
     wrap_out(f, sentence, 2);
+    fputs(tty_on(c, T_OFF), f);
     return 0;
 }
 
@@ -1845,6 +2408,33 @@ static int sec_direction(struct rctx *c)
     }
     if (finish(c, q, rc) < 0)
         return -1;
+    if (c->fmt == REP_HTML) {
+        FILE *f = c->out;
+        fputs("<div class=\"anchor\" id=\"direction\"></div><h2>Direction</h2>\n"
+              "<p>Organisation networks: ", f);
+        for (size_t i = 0; i < c->f->n_org_nets; i++) {
+            if (i)
+                fputs(", ", f);
+            h_str(f, c->f->org_nets[i]);
+        }
+        fputs("</p>\n", f);
+        h_table(f, "direction", "Direction|Meaning|#Connections|#Not encrypted|"
+                "#Cleartext messages|#Credentials exposed");
+        for (int i = 0; i < 4; i++) {
+            fputs("<tr><td>", f);
+            h_str(f, dirs[i]);
+            fputs("</td><td>", f);
+            h_str(f, what[i]);
+            fputs("</td>", f);
+            h_td_num(f, v[i][0]);
+            h_td_bad(f, v[i][1]);
+            h_td_bad(f, v[i][2]);
+            h_td_bad(f, v[i][3]);
+            fputs("</tr>\n", f);
+        }
+        h_table_end(f, 0, 6);
+        return 0;
+    }
     if (c->fmt != REP_TEXT) {
         struct jw *w = &c->jw;
         jw_key(w, "direction");
@@ -1892,6 +2482,95 @@ static int sec_direction(struct rctx *c)
     "ltrim(CASE WHEN banner GLOB '[0-9][0-9][0-9][ -]*' THEN substr(banner, 5)"        \
     " ELSE banner END)"
 
+/* Per server (ip, port): columns ip, port, host, conns, clear, part, stls,
+ * tls, ind, ehlo_seen, offered, msgs.  An ORDER BY follows.  One pass:
+ * grouped by server and banner host first, then by server, the host being
+ * the most frequent one (bare column of the min(rn) row, SQLite's rule),
+ * so that no join between two aggregates is needed (SQLite would scan one
+ * of them per row of the other).  The totals are named t_* so that ORDER BY
+ * expressions cannot pick up the per-host columns of the same names. */
+#define SERVERS_SQL                                                                    \
+    S_CTE MC_CTE                                                                       \
+    ", per AS (SELECT s.server_ip AS ip, s.server_port AS port,"                       \
+    " CASE WHEN banner IS NULL THEN NULL ELSE substr(" BANNER_T ", 1,"                 \
+    " instr(" BANNER_T " || ' ', ' ') - 1) END AS host,"                               \
+    " count(*) AS conns, sum(protection = 'cleartext') AS clear,"                      \
+    " sum(protection = 'partial') AS part, sum(protection = 'starttls') AS stls,"      \
+    " sum(protection = 'implicit_tls') AS tls,"                                        \
+    " sum(protection NOT IN ('cleartext', 'partial', 'starttls', 'implicit_tls')) AS ind," \
+    " sum(ehlo_keywords IS NOT NULL OR starttls_offered != 0) AS ehlo_seen,"           \
+    " sum(starttls_offered != 0) AS offered, coalesce(sum(mc.n), 0) AS msgs"           \
+    " FROM s LEFT JOIN mc ON mc.sid = s.id GROUP BY 1, 2, 3)"                          \
+    ", rk AS (SELECT *, row_number() OVER (PARTITION BY ip, port ORDER BY"             \
+    " (host IS NULL OR host = ''), conns DESC, host) AS rn FROM per)"                  \
+    "SELECT ip, port, CASE WHEN host = '' THEN NULL ELSE host END, sum(conns) AS t_conns," \
+    " sum(clear) AS t_clear, sum(part) AS t_part, sum(stls), sum(tls), sum(ind),"      \
+    " sum(ehlo_seen), sum(offered), sum(msgs) AS t_msgs, min(rn)"                      \
+    " FROM rk GROUP BY ip, port"
+
+/* HTML: the servers with the most connections as stacked bars (SVG). */
+static int html_servers_chart(struct rctx *c)
+{
+    sqlite3_stmt *q = prep(c, SERVERS_SQL " ORDER BY t_conns DESC, t_clear + t_part DESC, ip, port"
+                              " LIMIT " STR(CHART_SERVERS));
+    FILE *f = c->out;
+    long long maxn = 0;
+    int rc, rows = 0;
+
+    if (!q)
+        return -1;
+    /* First pass for the scale: rows come sorted, the first is largest. */
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        long long n = sqlite3_column_int64(q, 3);
+        if (rows++ == 0)
+            maxn = n;
+    }
+    if (rc != SQLITE_DONE || rows == 0 || maxn <= 0)
+        return finish(c, q, rc);
+    sqlite3_reset(q);
+    fprintf(f, "<p>Servers with the most connections, by protection:</p>\n"
+            "<svg class=\"chart\" id=\"chart-servers\" viewBox=\"0 0 1000 %d\" role=\"img\" "
+            "aria-label=\"Top servers by connections and protection\">"
+            "<title>Top servers by connections and protection</title>\n", rows * 26 + 8);
+    rows = 0;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        size_t hl;
+        const char *host = col_txt(q, 2, &hl);
+        long long n = sqlite3_column_int64(q, 3);
+        double x = 330.0, y = 4.0 + rows * 26;
+        fprintf(f, "<g><text x=\"322\" y=\"%.0f\" font-size=\"13\" text-anchor=\"end\">",
+                y + 15);
+        if (host && hl > 0) {
+            html_esc_cut(f, host, hl, 24);
+            fputs(" <tspan fill=\"#666\">", f);
+        } else {
+            fputs("<tspan>", f);
+        }
+        h_endpoint(f, q, 0, 1);
+        fputs("</tspan></text>\n", f);
+        for (int i = 0; i < 5; i++) {
+            long long v = sqlite3_column_int64(q, 4 + i);
+            double wd = 600.0 * (double)v / (double)maxn;
+            if (v <= 0)
+                continue;
+            fprintf(f, "<rect x=\"%.1f\" y=\"%.0f\" width=\"%.1f\" height=\"20\" fill=\"%s\">"
+                    "<title>%s: %lld</title></rect>", x, y, wd, prot_color[i], prot_label[i], v);
+            x += wd;
+        }
+        fprintf(f, "<text x=\"%.1f\" y=\"%.0f\" font-size=\"13\">%lld</text></g>\n", x + 6,
+                y + 15, n);
+        rows++;
+    }
+    fputs("</svg>\n<p class=\"note\">", f);
+    for (int i = 0; i < 5; i++) {
+        h_swatch(f, prot_color[i]);
+        h_str(f, prot_label[i]);
+        fputs(i < 4 ? " &nbsp; " : "", f);
+    }
+    fputs("</p>\n", f);
+    return finish(c, q, rc);
+}
+
 /* Section 3: per server.  0 or -1. */
 static int sec_servers(struct rctx *c)
 {
@@ -1899,28 +2578,19 @@ static int sec_servers(struct rctx *c)
     struct line l;
     int rc, rows = 0;
 
-    q = prep(c, S_CTE MC_CTE
-             ", bt AS (SELECT server_ip, server_port, " BANNER_T " AS t FROM s"
-             " WHERE banner IS NOT NULL)"
-             ", bh AS (SELECT server_ip, server_port, substr(t, 1, instr(t || ' ', ' ') - 1) AS host,"
-             " count(*) AS n FROM bt GROUP BY 1, 2, 3)"
-             ", best AS (SELECT server_ip, server_port, host FROM (SELECT *, row_number() OVER"
-             " (PARTITION BY server_ip, server_port ORDER BY n DESC, host) AS rn FROM bh"
-             " WHERE host != '') WHERE rn = 1)"
-             ", agg AS (SELECT s.server_ip AS ip, s.server_port AS port, count(*) AS conns,"
-             " sum(protection = 'cleartext') AS clear, sum(protection = 'partial') AS part,"
-             " sum(protection = 'starttls') AS stls, sum(protection = 'implicit_tls') AS tls,"
-             " sum(protection NOT IN ('cleartext', 'partial', 'starttls', 'implicit_tls')) AS ind,"
-             " sum(ehlo_keywords IS NOT NULL OR starttls_offered != 0) AS ehlo_seen,"
-             " sum(starttls_offered != 0) AS offered, coalesce(sum(mc.n), 0) AS msgs"
-             " FROM s LEFT JOIN mc ON mc.sid = s.id GROUP BY s.server_ip, s.server_port)"
-             "SELECT agg.ip, agg.port, best.host, conns, clear, part, stls, tls, ind, ehlo_seen,"
-             " offered, msgs FROM agg LEFT JOIN best ON best.server_ip = agg.ip"
-             " AND best.server_port = agg.port"
-             " ORDER BY msgs DESC, clear + part DESC, conns DESC, agg.ip, agg.port");
+    if (c->fmt == REP_HTML) {
+        fputs("<div class=\"anchor\" id=\"servers\"></div><h2>Servers</h2>\n", c->out);
+        if (html_servers_chart(c) < 0)
+            return -1;
+    }
+    q = prep(c, SERVERS_SQL
+             " ORDER BY t_msgs DESC, t_clear + t_part DESC, t_conns DESC, ip, port");
     if (!q)
         return -1;
-    if (c->fmt != REP_TEXT) {
+    if (c->fmt == REP_HTML) {
+        h_table(c->out, "servers", "Server|Host (banner)|#Conns|#Clear|#Partial|#STARTTLS|"
+                "#Implicit TLS|#Indet.|STARTTLS offered|#Clear msgs");
+    } else if (c->fmt != REP_TEXT) {
         jw_key(&c->jw, "servers");
         jw_open(&c->jw, '[');
     } else {
@@ -1931,6 +2601,26 @@ static int sec_servers(struct rctx *c)
         long long seen = sqlite3_column_int64(q, 9), off = sqlite3_column_int64(q, 10);
         const char *offer = seen == 0 ? "-" : off == 0 ? "no" : off >= seen ? "yes" : "mixed";
         rows++;
+        if (c->fmt == REP_HTML) {
+            FILE *f = c->out;
+            if (rows > HTML_ROWS_MAX)
+                continue;
+            fputs("<tr><td class=\"t\">", f);
+            h_endpoint(f, q, 0, 1);
+            fputs("</td>", f);
+            h_td_col(f, q, 2, NULL, 48);
+            h_td_num(f, sqlite3_column_int64(q, 3));
+            h_td_bad(f, sqlite3_column_int64(q, 4));
+            h_td_bad(f, sqlite3_column_int64(q, 5));
+            for (int i = 6; i <= 8; i++)
+                h_td_num(f, sqlite3_column_int64(q, i));
+            fprintf(f, "<td%s>", off == 0 && seen > 0 ? " class=\"bad\"" : "");
+            h_str(f, seen == 0 ? "\xe2\x80\x93" : offer);
+            fputs("</td>", f);
+            h_td_bad(f, sqlite3_column_int64(q, 11));
+            fputs("</tr>\n", f);
+            continue;
+        }
         if (c->fmt != REP_TEXT) {
             struct jw *w = &c->jw;
             jw_open(w, '{');
@@ -1977,6 +2667,18 @@ static int sec_servers(struct rctx *c)
     }
     if (finish(c, q, rc) < 0)
         return -1;
+    if (c->fmt == REP_HTML) {
+        h_table_end(c->out, rows - HTML_ROWS_MAX, 10);
+        if (rows == 0)
+            fputs("<p>none</p>\n", c->out);
+        else
+            fputs("<p class=\"note\">Conns: connections; Clear: in cleartext; Indet.: "
+                  "indeterminate; Clear msgs: messages whose content crossed in cleartext. "
+                  "STARTTLS offered: advertised in the cleartext EHLO reply (yes, no, or mixed "
+                  "across connections; \xe2\x80\x93 when no cleartext EHLO reply was seen). "
+                  "Host: the first word of the server's greeting.</p>\n", c->out);
+        return 0;
+    }
     if (c->fmt != REP_TEXT) {
         jw_close(&c->jw, ']');
         return 0;
@@ -1997,16 +2699,35 @@ static int sec_clients(struct rctx *c)
     sqlite3_stmt *q;
     struct line l;
     int rc, rows = 0;
+    long long ipw = 15;
+    size_t cw, hc;
 
+    /* Text: the address column is as wide as the widest address shown. */
+    if (c->fmt == REP_TEXT &&
+        query_ints(c, S_CTE "SELECT max(length(client_ip)) FROM s", &ipw, 1) < 0)
+        return -1;
+    cw = ipw < 15 ? 15 : ipw > 39 ? 39 : (size_t)ipw;
+    hc = 2 + cw + 1 + 27 + 2;            /* column of HELO */
+    /* One pass, as for the servers: by client and EHLO name, then by
+     * client with the most frequent name (bare column of min(rn)). */
     q = prep(c, S_CTE MC_CTE
-             "SELECT client_ip, count(*) AS conns,"
+             ", per AS (SELECT client_ip AS ip, helo, count(*) AS conns,"
              " sum(protection = 'cleartext' AND starttls_requested = 0) AS notls,"
              " coalesce(sum(mc.n), 0) AS msgs, sum(exposed_credentials != 0) AS creds"
-             " FROM s LEFT JOIN mc ON mc.sid = s.id GROUP BY client_ip"
-             " ORDER BY msgs DESC, creds DESC, notls DESC, conns DESC, client_ip");
+             " FROM s LEFT JOIN mc ON mc.sid = s.id GROUP BY client_ip, helo)"
+             ", rk AS (SELECT *, row_number() OVER (PARTITION BY ip ORDER BY"
+             " (helo IS NULL OR helo = ''), conns DESC, helo) AS rn FROM per)"
+             "SELECT ip, sum(conns) AS t_conns, sum(notls) AS t_notls, sum(msgs) AS t_msgs,"
+             " sum(creds) AS t_creds, CASE WHEN helo = '' THEN NULL ELSE helo END, min(rn)"
+             " FROM rk GROUP BY ip"
+             " ORDER BY t_msgs DESC, t_creds DESC, t_notls DESC, t_conns DESC, ip");
     if (!q)
         return -1;
-    if (c->fmt != REP_TEXT) {
+    if (c->fmt == REP_HTML) {
+        fputs("<div class=\"anchor\" id=\"clients\"></div><h2>Clients</h2>\n", c->out);
+        h_table(c->out, "clients", "Client|EHLO/HELO name (most frequent)|#Conns|"
+                "#Never tried TLS|#Clear msgs|#Credentials exposed");
+    } else if (c->fmt != REP_TEXT) {
         jw_key(&c->jw, "clients");
         jw_open(&c->jw, '[');
     } else {
@@ -2015,10 +2736,25 @@ static int sec_clients(struct rctx *c)
     ln_init(&l, REPORT_COLS);
     while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
         rows++;
+        if (c->fmt == REP_HTML) {
+            FILE *f = c->out;
+            if (rows > HTML_ROWS_MAX)
+                continue;
+            fputs("<tr>", f);
+            h_td_col(f, q, 0, "t", 0);
+            h_td_col(f, q, 5, NULL, 60);
+            h_td_num(f, sqlite3_column_int64(q, 1));
+            h_td_bad(f, sqlite3_column_int64(q, 2));
+            h_td_bad(f, sqlite3_column_int64(q, 3));
+            h_td_bad(f, sqlite3_column_int64(q, 4));
+            fputs("</tr>\n", f);
+            continue;
+        }
         if (c->fmt != REP_TEXT) {
             struct jw *w = &c->jw;
             jw_open(w, '{');
             jw_kcol(w, "client_ip", q, 0);
+            jw_kcol(w, "helo", q, 5);
             jw_kcol(w, "sessions", q, 1);
             jw_kcol(w, "never_tried_tls", q, 2);
             jw_kcol(w, "cleartext_messages", q, 3);
@@ -2028,23 +2764,36 @@ static int sec_clients(struct rctx *c)
         }
         if (rows == 1) {
             ln_str(&l, "  CLIENT", 10);
-            ln_pad(&l, 48);
-            ln_fmt(&l, "%12s%17s%13s%8s", "CONNECTIONS", "NEVER TRIED TLS", "CLEAR MSGS",
-                   "CREDS");
+            ln_pad(&l, 2 + cw + 1);
+            ln_fmt(&l, "%6s%9s%6s%6s", "CONN", "NO TLS", "MSGS", "CREDS");
+            ln_pad(&l, hc);
+            ln_str(&l, "HELO", 4);
             ln_out(&l, c->out);
         }
         if (rows > LIST_MAX)
             continue;
         ln_str(&l, "  ", 2);
-        ln_endpoint(&l, q, 0, -1, 45);
-        ln_pad(&l, 48);
-        ln_fmt(&l, "%12lld%17lld%13lld%8lld", (long long)sqlite3_column_int64(q, 1),
+        ln_endpoint(&l, q, 0, -1, cw);
+        ln_pad(&l, 2 + cw + 1);
+        ln_fmt(&l, "%6lld%9lld%6lld%6lld", (long long)sqlite3_column_int64(q, 1),
                (long long)sqlite3_column_int64(q, 2), (long long)sqlite3_column_int64(q, 3),
                (long long)sqlite3_column_int64(q, 4));
+        ln_pad(&l, hc);
+        ln_col(&l, q, 5, REPORT_COLS);
         ln_out(&l, c->out);
     }
     if (finish(c, q, rc) < 0)
         return -1;
+    if (c->fmt == REP_HTML) {
+        h_table_end(c->out, rows - HTML_ROWS_MAX, 6);
+        if (rows == 0)
+            fputs("<p>none</p>\n", c->out);
+        else
+            fputs("<p class=\"note\">Never tried TLS: connections in cleartext where the "
+                  "client did not send STARTTLS. Clear msgs: messages whose content crossed in "
+                  "cleartext.</p>\n", c->out);
+        return 0;
+    }
     if (c->fmt != REP_TEXT) {
         jw_close(&c->jw, ']');
         return 0;
@@ -2053,6 +2802,10 @@ static int sec_clients(struct rctx *c)
         fprintf(c->out, "  ... and %d more clients\n", rows - LIST_MAX);
     if (rows == 0)
         fprintf(c->out, "  none\n");
+    else
+        wrap_out(c->out, "NO TLS: cleartext connections where the client never sent STARTTLS; "
+                 "MSGS: messages sent in cleartext; CREDS: connections that exposed "
+                 "credentials; HELO: the client's most frequent EHLO/HELO name.", 2);
     return 0;
 }
 
@@ -2069,7 +2822,11 @@ static int sec_domains(struct rctx *c)
              " WHERE m.content_exposed != 0 GROUP BY d ORDER BY n DESC, d");
     if (!q)
         return -1;
-    if (c->fmt != REP_TEXT) {
+    if (c->fmt == REP_HTML) {
+        fputs("<div class=\"anchor\" id=\"domains\"></div>"
+              "<h2>Recipient domains (messages delivered in cleartext)</h2>\n", c->out);
+        h_table(c->out, "domains", "Recipient domain|#Cleartext messages");
+    } else if (c->fmt != REP_TEXT) {
         jw_key(&c->jw, "recipient_domains");
         jw_open(&c->jw, '[');
     } else {
@@ -2078,6 +2835,18 @@ static int sec_domains(struct rctx *c)
     ln_init(&l, REPORT_COLS);
     while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
         rows++;
+        if (c->fmt == REP_HTML) {
+            if (rows > HTML_ROWS_MAX)
+                continue;
+            fputs("<tr>", c->out);
+            if (sqlite3_column_type(q, 0) == SQLITE_NULL)
+                fputs("<td><span class=\"na\">(no domain)</span></td>", c->out);
+            else
+                h_td_col(c->out, q, 0, NULL, 80);
+            h_td_num(c->out, sqlite3_column_int64(q, 1));
+            fputs("</tr>\n", c->out);
+            continue;
+        }
         if (c->fmt != REP_TEXT) {
             jw_open(&c->jw, '{');
             jw_kcol(&c->jw, "domain", q, 0);
@@ -2104,6 +2873,12 @@ static int sec_domains(struct rctx *c)
     }
     if (finish(c, q, rc) < 0)
         return -1;
+    if (c->fmt == REP_HTML) {
+        h_table_end(c->out, rows - HTML_ROWS_MAX, 2);
+        if (rows == 0)
+            fputs("<p>No message content crossed the wire in cleartext.</p>\n", c->out);
+        return 0;
+    }
     if (c->fmt != REP_TEXT) {
         jw_close(&c->jw, ']');
         return 0;
@@ -2115,7 +2890,165 @@ static int sec_domains(struct rctx *c)
     return 0;
 }
 
-/* Section 6: credential exposures.  0 or -1. */
+/* Section 6: the messages whose content crossed in cleartext.  0 or -1. */
+static int sec_messages(struct rctx *c)
+{
+    sqlite3_stmt *q;
+    struct line l;
+    int rc, rows = 0;
+
+    q = prep(c, S_CTE
+             "SELECT m.session_id, m.seq, coalesce(m.ts, s.start_ts), s.client_ip, s.server_ip,"
+             " s.server_port, s.protection, m.method, m.mail_from, m.rcpt_count,"
+             " (SELECT address FROM recipients r WHERE r.message_id = m.id ORDER BY r.rowid"
+             " LIMIT 1), m.subject, m.message_id, m.size, m.reply_code"
+             " FROM messages m JOIN s ON s.id = m.session_id WHERE m.content_exposed != 0"
+             " ORDER BY coalesce(m.ts, s.start_ts), m.session_id, m.seq");
+    if (!q)
+        return -1;
+    if (c->fmt == REP_HTML) {
+        fputs("<div class=\"anchor\" id=\"messages\"></div><h2>Messages sent in cleartext</h2>\n",
+              c->out);
+        h_table(c->out, "messages", "Time|Session|Connection|Sender|Recipients|"
+                "Subject / Message-ID|#Size|#Reply");
+    } else if (c->fmt != REP_TEXT) {
+        jw_key(&c->jw, "messages");
+        jw_open(&c->jw, '[');
+    } else {
+        title(c, "MESSAGES SENT IN CLEARTEXT");
+    }
+    ln_init(&l, REPORT_COLS);
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        long long nr = sqlite3_column_int64(q, 9);
+        rows++;
+        if (c->fmt == REP_HTML) {
+            FILE *f = c->out;
+            size_t n;
+            const char *t;
+            if (rows > HTML_ROWS_MAX)
+                continue;
+            fputs("<tr>", f);
+            h_td_ts(f, q, 2);
+            fprintf(f, "<td class=\"n\">#%lld msg %lld</td><td class=\"c\">",
+                    (long long)sqlite3_column_int64(q, 0), (long long)sqlite3_column_int64(q, 1));
+            h_endpoint(f, q, 3, -1);
+            fputs(" &rarr; ", f);
+            h_endpoint(f, q, 4, 5);
+            fputs("</td><td>", f);
+            t = col_txt(q, 8, &n);
+            fputs("&lt;", f);
+            if (t)
+                h_val(f, t, n, 60, 1);
+            fputs("&gt;</td><td>", f);
+            t = col_txt(q, 10, &n);
+            if (t && n > 0)
+                h_val(f, t, n, 60, 1);
+            else
+                fputs("<span class=\"na\">\xe2\x80\x93</span>", f);
+            if (nr > 1)
+                fprintf(f, " <small>(+%lld more)</small>", nr - 1);
+            fputs("</td><td>", f);
+            t = col_txt(q, 11, &n);
+            if (t && n > 0)
+                h_val(f, t, n, 100, 0);
+            else
+                fputs("<span class=\"na\">(no subject)</span>", f);
+            t = col_txt(q, 12, &n);
+            if (t && n > 0) {
+                fputs("<br><small>", f);
+                h_val(f, t, n, 60, 1);
+                fputs("</small>", f);
+            }
+            fputs("</td>", f);
+            h_td_num(f, sqlite3_column_int64(q, 13));
+            if (sqlite3_column_type(q, 14) == SQLITE_NULL)
+                fputs("<td class=\"n\"><span class=\"na\">\xe2\x80\x93</span></td>", f);
+            else
+                h_td_num(f, sqlite3_column_int64(q, 14));
+            fputs("</tr>\n", f);
+            continue;
+        }
+        if (c->fmt != REP_TEXT) {
+            struct jw *w = &c->jw;
+            jw_open(w, '{');
+            jw_kcol(w, "session_id", q, 0);
+            jw_kcol(w, "seq", q, 1);
+            jw_kcol(w, "ts", q, 2);
+            jw_kcol(w, "client_ip", q, 3);
+            jw_kcol(w, "server_ip", q, 4);
+            jw_kcol(w, "server_port", q, 5);
+            jw_kcol(w, "protection", q, 6);
+            jw_kcol(w, "method", q, 7);
+            jw_kcol(w, "mail_from", q, 8);
+            jw_kcol(w, "rcpt_count", q, 9);
+            jw_kcol(w, "first_recipient", q, 10);
+            jw_kcol(w, "subject", q, 11);
+            jw_kcol(w, "message_id", q, 12);
+            jw_kcol(w, "size", q, 13);
+            jw_kcol(w, "reply_code", q, 14);
+            jw_close(w, '}');
+            continue;
+        }
+        if (rows > LIST_MAX)
+            continue;
+        /* Three lines per message; each value is cut at the report width. */
+        ln_str(&l, "  ", 2);
+        ln_ts(&l, q, 2);
+        ln_fmt(&l, "  session #%lld msg %lld  ", (long long)sqlite3_column_int64(q, 0),
+               (long long)sqlite3_column_int64(q, 1));
+        ln_endpoint(&l, q, 3, -1, 30);
+        ln_str(&l, " -> ", 4);
+        ln_endpoint(&l, q, 4, 5, 40);
+        ln_out(&l, c->out);
+        ln_str(&l, "      ", 6);
+        ln_col(&l, q, 7, 4);
+        ln_fmt(&l, " %lld bytes, reply ", (long long)sqlite3_column_int64(q, 13));
+        if (sqlite3_column_type(q, 14) == SQLITE_NULL)
+            ln_str(&l, "-", 1);
+        else
+            ln_fmt(&l, "%lld", (long long)sqlite3_column_int64(q, 14));
+        ln_str(&l, "  from <", 8);
+        {
+            size_t n;
+            const char *t = col_txt(q, 8, &n);
+            ln_esc(&l, t ? t : "", t ? n : 0, REPORT_COLS - 1 - l.cols);
+        }
+        ln_str(&l, ">", 1);
+        ln_out(&l, c->out);
+        ln_str(&l, "      to ", 9);
+        if (nr > 1) {
+            char more[48];
+            int ml = snprintf(more, sizeof more, " (+%lld more)", nr - 1);
+            ln_col(&l, q, 10, REPORT_COLS - 9 - (size_t)ml - 24);
+            ln_str(&l, more, (size_t)ml);
+        } else {
+            ln_col(&l, q, 10, REPORT_COLS - 9 - 24);
+        }
+        ln_str(&l, "  subject ", 10);
+        ln_col(&l, q, 11, REPORT_COLS);
+        ln_out(&l, c->out);
+    }
+    if (finish(c, q, rc) < 0)
+        return -1;
+    if (c->fmt == REP_HTML) {
+        h_table_end(c->out, rows - HTML_ROWS_MAX, 8);
+        if (rows == 0)
+            fputs("<p>No message content crossed the wire in cleartext.</p>\n", c->out);
+        return 0;
+    }
+    if (c->fmt != REP_TEXT) {
+        jw_close(&c->jw, ']');
+        return 0;
+    }
+    if (rows > LIST_MAX)
+        fprintf(c->out, "  ... and %d more messages (all of them in the CSV and JSON reports)\n",
+                rows - LIST_MAX);
+    if (rows == 0)
+        fprintf(c->out, "  No message content crossed the wire in cleartext.\n");
+    return 0;
+}
+
+/* Section 7: credential exposures.  0 or -1. */
 static int sec_credentials(struct rctx *c)
 {
     sqlite3_stmt *q;
@@ -2128,7 +3061,11 @@ static int sec_credentials(struct rctx *c)
              " ORDER BY start_ts, id");
     if (!q)
         return -1;
-    if (c->fmt != REP_TEXT) {
+    if (c->fmt == REP_HTML) {
+        fputs("<div class=\"anchor\" id=\"credentials\"></div><h2>Credential exposures</h2>\n",
+              c->out);
+        h_table(c->out, "credentials", "Time|Session|Connection|Mechanism|User|Outcome");
+    } else if (c->fmt != REP_TEXT) {
         jw_key(&c->jw, "credential_exposures");
         jw_open(&c->jw, '[');
     } else {
@@ -2137,6 +3074,24 @@ static int sec_credentials(struct rctx *c)
     ln_init(&l, REPORT_COLS);
     while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
         rows++;
+        if (c->fmt == REP_HTML) {
+            FILE *f = c->out;
+            if (rows > HTML_ROWS_MAX)
+                continue;
+            fputs("<tr>", f);
+            h_td_ts(f, q, 1);
+            fprintf(f, "<td class=\"n\">#%lld</td><td class=\"c\">",
+                    (long long)sqlite3_column_int64(q, 0));
+            h_endpoint(f, q, 2, -1);
+            fputs(" &rarr; ", f);
+            h_endpoint(f, q, 4, 5);
+            fputs("</td>", f);
+            h_td_col(f, q, 6, NULL, 24);
+            h_td_col(f, q, 7, NULL, 60);
+            h_td_col(f, q, 8, NULL, 24);
+            fputs("</tr>\n", f);
+            continue;
+        }
         if (c->fmt != REP_TEXT) {
             struct jw *w = &c->jw;
             jw_open(w, '{');
@@ -2173,6 +3128,15 @@ static int sec_credentials(struct rctx *c)
     }
     if (finish(c, q, rc) < 0)
         return -1;
+    if (c->fmt == REP_HTML) {
+        h_table_end(c->out, rows - HTML_ROWS_MAX, 6);
+        if (rows == 0)
+            fputs("<p>No credentials were exposed.</p>\n", c->out);
+        else
+            fputs("<p class=\"note\">Usernames and outcomes only: mailtap never stores a "
+                  "password, token or other secret.</p>\n", c->out);
+        return 0;
+    }
     if (c->fmt != REP_TEXT) {
         jw_close(&c->jw, ']');
         return 0;
@@ -2186,12 +3150,14 @@ static int sec_credentials(struct rctx *c)
     return 0;
 }
 
-/* Section 7: findings, attacks first, then by severity.  0 or -1. */
+/* Section 8: findings, attacks first, then by severity.  0 or -1. */
 static int sec_findings(struct rctx *c)
 {
     sqlite3_stmt *q;
     struct line l;
-    int rc, rows = 0;
+    int rc, rows = 0, kinds = 0;
+    long long kmax = c->fmt == REP_TEXT ? KIND_MAX : c->fmt == REP_HTML ? HTML_KIND_MAX
+                                                                       : INT32_MAX;
 
     q = prep(c, S_CTE
              ", f AS (SELECT f.id, f.session_id, f.message_id, f.kind, f.severity, f.ts,"
@@ -2206,13 +3172,18 @@ static int sec_findings(struct rctx *c)
              " max(sr) OVER (PARTITION BY kind) AS ksev, min(atk) OVER (PARTITION BY kind) AS katk"
              " FROM f)"
              "SELECT id, session_id, message_id, kind, severity, ts, evidence, client_ip,"
-             " server_ip, server_port, msg_seq, rn, kn, ksev, katk FROM w"
+             " server_ip, server_port, msg_seq, rn, kn, ksev, katk, sr FROM w"
              " WHERE rn <= :kmax ORDER BY katk, ksev DESC, kind, rn");
     if (!q)
         return -1;
-    sqlite3_bind_int(q, sqlite3_bind_parameter_index(q, ":kmax"),
-                     c->fmt != REP_TEXT ? INT32_MAX : KIND_MAX);
-    if (c->fmt != REP_TEXT) {
+    sqlite3_bind_int64(q, sqlite3_bind_parameter_index(q, ":kmax"), kmax);
+    if (c->fmt == REP_HTML) {
+        fputs("<div class=\"anchor\" id=\"findings\"></div><h2>Findings</h2>\n", c->out);
+        if (html_findings_summary(c) < 0) {
+            sqlite3_finalize(q);
+            return -1;
+        }
+    } else if (c->fmt != REP_TEXT) {
         jw_key(&c->jw, "findings");
         jw_open(&c->jw, '[');
     } else {
@@ -2223,7 +3194,45 @@ static int sec_findings(struct rctx *c)
         size_t kl;
         const char *k = col_txt(q, 3, &kl);
         long long rn = sqlite3_column_int64(q, 11), kn = sqlite3_column_int64(q, 12);
+        int ksev = sqlite3_column_int(q, 13), atk = sqlite3_column_int(q, 14) == 0;
+        int fsev = sqlite3_column_int(q, 15);
+        const char *sevname = mt_severity_name((enum mt_severity)(ksev < 0 || ksev > 4 ? 0 : ksev));
         rows++;
+        if (c->fmt == REP_HTML) {
+            FILE *f = c->out;
+            if (rn == 1) {
+                if (kinds++ > 0)
+                    h_table_end(f, 0, 4);
+                fprintf(f, "<h3 id=\"kind-%d\"><span class=\"sev %s\">%s</span> ", kinds,
+                        sevname, sevname);
+                html_esc(f, k ? k : "?", k ? kl : 1);
+                fprintf(f, " <small>(%lld)</small>%s</h3>\n", kn,
+                        atk ? " <span class=\"attack\">ATTACK</span>" : "");
+                h_table(f, "findings", "Time|Session|Connection|Evidence");
+            }
+            fputs("<tr>", f);
+            h_td_ts(f, q, 5);
+            fprintf(f, "<td class=\"n\">#%lld", (long long)sqlite3_column_int64(q, 1));
+            if (sqlite3_column_type(q, 10) != SQLITE_NULL)
+                fprintf(f, " msg %lld", (long long)sqlite3_column_int64(q, 10));
+            if (fsev != ksev) {
+                const char *fs = mt_severity_name((enum mt_severity)(fsev < 0 || fsev > 4 ? 0
+                                                                                          : fsev));
+                fprintf(f, "<br><span class=\"sev %s\">%s</span>", fs, fs);
+            }
+            fputs("</td><td class=\"c\">", f);
+            h_endpoint(f, q, 7, -1);
+            fputs(" &rarr; ", f);
+            h_endpoint(f, q, 8, 9);
+            fputs("</td>", f);
+            h_td_col(f, q, 6, NULL, 0);
+            fputs("</tr>\n", f);
+            if (rn == kmax && kn > kmax)
+                fprintf(f, "<tr><td class=\"more\" colspan=\"4\">\xe2\x80\xa6 and %lld more "
+                        "of this kind (the CSV and JSON reports list all of them)</td></tr>\n",
+                        kn - kmax);
+            continue;
+        }
         if (c->fmt != REP_TEXT) {
             struct jw *w = &c->jw;
             jw_open(w, '{');
@@ -2234,7 +3243,7 @@ static int sec_findings(struct rctx *c)
             jw_kcol(w, "kind", q, 3);
             jw_kcol(w, "severity", q, 4);
             jw_key(w, "attack");
-            jw_bool(w, sqlite3_column_int(q, 14) == 0);
+            jw_bool(w, atk);
             jw_kcol(w, "ts", q, 5);
             jw_kcol(w, "evidence", q, 6);
             jw_kcol(w, "client_ip", q, 7);
@@ -2244,15 +3253,19 @@ static int sec_findings(struct rctx *c)
             continue;
         }
         if (rn == 1) {
-            int ksev = sqlite3_column_int(q, 13);
             char sev[16];
-            snprintf(sev, sizeof sev, "%s", mt_severity_name((enum mt_severity)ksev));
+            snprintf(sev, sizeof sev, "%s", sevname);
             for (char *p = sev; *p; p++)
                 *p = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
             fputc('\n', c->out);
-            ln_fmt(&l, "  [%s] ", sev);
+            ln_str(&l, "  ", 2);
+            ln_raw(&l, tty_on(c, ksev >= MT_SEV_HIGH ? T_RED : ksev == MT_SEV_MEDIUM ? T_YEL
+                                                                                  : T_BOLD));
+            ln_fmt(&l, "[%s]", sev);
+            ln_raw(&l, tty_on(c, T_OFF));
+            ln_str(&l, " ", 1);
             ln_esc(&l, k ? k : "?", k ? kl : 1, 60);
-            ln_fmt(&l, " (%lld)%s", kn, sqlite3_column_int(q, 14) == 0 ? "  ATTACK" : "");
+            ln_fmt(&l, " (%lld)%s", kn, atk ? "  ATTACK" : "");
             ln_out(&l, c->out);
         }
         ln_fmt(&l, "    session #%lld", (long long)sqlite3_column_int64(q, 1));
@@ -2260,6 +3273,12 @@ static int sec_findings(struct rctx *c)
             ln_fmt(&l, " msg %lld", (long long)sqlite3_column_int64(q, 10));
         ln_pad(&l, 24);
         ln_ts(&l, q, 5);
+        if (fsev != ksev) {
+            /* This one is below the kind's (highest) severity. */
+            ln_str(&l, "  (", 3);
+            ln_str(&l, mt_severity_name((enum mt_severity)fsev), 10);
+            ln_str(&l, ")", 1);
+        }
         {
             /* Evidence on the same line when it fits, else below,
              * word-wrapped on up to three lines. */
@@ -2281,6 +3300,11 @@ static int sec_findings(struct rctx *c)
     }
     if (finish(c, q, rc) < 0)
         return -1;
+    if (c->fmt == REP_HTML) {
+        if (kinds > 0)
+            h_table_end(c->out, 0, 4);
+        return 0;
+    }
     if (c->fmt != REP_TEXT) {
         jw_close(&c->jw, ']');
         return 0;
@@ -2291,75 +3315,232 @@ static int sec_findings(struct rctx *c)
     return 0;
 }
 
-/* The timeline query (buckets by :tfmt). */
+/* The timeline query: per bucket (by :tfmt), sessions, encrypted, cleartext
+ * or partial; buckets in time order (the formats sort as text). */
 #define TIMELINE_SQL                                                                   \
     S_CTE "SELECT strftime(:tfmt, start_ts, 'unixepoch') AS b, count(*),"              \
     " sum(protection IN ('starttls', 'implicit_tls')),"                                \
     " sum(protection IN ('cleartext', 'partial')) FROM s GROUP BY b ORDER BY b"
 
-/* HTML: the timeline as horizontal stacked bars.  0 or -1. */
-static int html_timeline_chart(struct rctx *c, const char *unit, long long maxn)
-{
-    sqlite3_stmt *q = prep(c, TIMELINE_SQL);
-    FILE *f = c->out;
-    int rc;
+#define TL_MAX 2000     /* buckets at most (months over 160 years)          */
 
-    if (!q)
-        return -1;
-    fprintf(f, "<p>Connections per %s (UTC): <span class=\"legend\"><span class=\"enc\">"
-            "&nbsp;</span>encrypted <span class=\"clr\">&nbsp;</span>cleartext or partial "
-            "<span class=\"ind\">&nbsp;</span>indeterminate</span></p>\n"
-            "<table class=\"chart\">\n", unit);
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        size_t bl;
-        const char *b = col_txt(q, 0, &bl);
-        long long n = sqlite3_column_int64(q, 1), enc = sqlite3_column_int64(q, 2),
-                  clr = sqlite3_column_int64(q, 3), oth = n - enc - clr;
-        fputs("<tr><td>", f);
-        html_esc(f, b ? b : "?", b ? bl : 1);
-        fprintf(f, "</td><td class=\"n\">%lld</td><td style=\"width:30em\">"
-                "<div class=\"bar\" style=\"width:%.2f%%\">", n, pct(n, maxn));
-        if (enc > 0)
-            fprintf(f, "<span class=\"enc\" style=\"width:%.2f%%\"></span>", pct(enc, n));
-        if (clr > 0)
-            fprintf(f, "<span class=\"clr\" style=\"width:%.2f%%\"></span>", pct(clr, n));
-        if (oth > 0)
-            fprintf(f, "<span class=\"ind\" style=\"width:%.2f%%\"></span>", pct(oth, n));
-        fputs("</div></td></tr>\n", f);
-    }
-    fputs("</table>\n", f);
-    return finish(c, q, rc);
+struct bucket {
+    char label[24];
+    long long n, enc, clr;
+};
+
+enum { TL_HOUR, TL_DAY, TL_MONTH };
+
+/* Start of the bucket (unit) holding t, as a broken-down UTC time. */
+static time_t tl_floor(time_t t, int unit)
+{
+    struct tm tm;
+
+    if (!gmtime_r(&t, &tm))
+        return t;
+    tm.tm_sec = 0;
+    tm.tm_min = 0;
+    if (unit != TL_HOUR)
+        tm.tm_hour = 0;
+    if (unit == TL_MONTH)
+        tm.tm_mday = 1;
+    return timegm(&tm);
 }
 
-/* Section 8: timeline of connections, encrypted vs cleartext.  0 or -1. */
+/* Start of the next bucket after t (a bucket start). */
+static time_t tl_next(time_t t, int unit)
+{
+    struct tm tm;
+
+    if (unit == TL_HOUR)
+        return t + 3600;
+    if (unit == TL_DAY)
+        return t + 86400;
+    if (!gmtime_r(&t, &tm))
+        return t + 31 * 86400;
+    tm.tm_mon++;
+    return timegm(&tm);
+}
+
+/* Every bucket from the first connection's to the last one's, the empty
+ * ones included (a timeline keeps its time axis), into *out (malloc'd).
+ * The labels are those of c->tfmt, which must match unit.
+ * Returns the number of buckets, or -1 with errbuf. */
+static int tl_gather(struct rctx *c, int unit, struct bucket **out)
+{
+    struct bucket *v = NULL;
+    sqlite3_stmt *q;
+    time_t t, end;
+    double lo = 0, hi = 0;
+    int rc, n = 0, have;
+
+    *out = NULL;
+    q = prep(c, S_CTE "SELECT min(start_ts), max(start_ts) FROM s");
+    if (!q)
+        return -1;
+    rc = sqlite3_step(q);
+    have = rc == SQLITE_ROW && sqlite3_column_type(q, 0) != SQLITE_NULL;
+    if (have) {
+        lo = sqlite3_column_double(q, 0);
+        hi = sqlite3_column_double(q, 1);
+    }
+    if (finish(c, q, rc) < 0)
+        return -1;
+    if (!have || !isfinite(lo) || !isfinite(hi) || lo < 0 || hi > 253402300799.0)
+        have = 0;
+    v = calloc(TL_MAX, sizeof *v);
+    if (!v)
+        return rerr(c, "out of memory");
+    q = prep(c, TIMELINE_SQL);
+    if (!q) {
+        free(v);
+        return -1;
+    }
+    rc = sqlite3_step(q);
+    t = have ? tl_floor((time_t)floor(lo), unit) : 0;
+    end = have ? (time_t)floor(hi) : -1;
+    /* Walk the time axis and the query's rows together (both in order);
+     * a row whose bucket is not on the axis (out of range) is appended. */
+    while (n < TL_MAX && (rc == SQLITE_ROW || (have && t <= end))) {
+        struct bucket *b = &v[n];
+        size_t ql = 0;
+        const char *ql_txt = rc == SQLITE_ROW ? col_txt(q, 0, &ql) : NULL;
+        int cmp;
+        if (have && t <= end) {
+            struct tm tm;
+            size_t k = 0;
+            if (gmtime_r(&t, &tm))
+                k = unit == TL_HOUR ? strftime(b->label, sizeof b->label, "%Y-%m-%d %H:00", &tm)
+                    : unit == TL_DAY ? strftime(b->label, sizeof b->label, "%Y-%m-%d", &tm)
+                                     : strftime(b->label, sizeof b->label, "%Y-%m", &tm);
+            if (k == 0)
+                snprintf(b->label, sizeof b->label, "?");
+        }
+        if (rc != SQLITE_ROW)
+            cmp = -1;                       /* axis only: an empty bucket */
+        else if (!have || t > end || !ql_txt)
+            cmp = 1;                        /* row only */
+        else
+            cmp = strncmp(b->label, ql_txt, ql < sizeof b->label ? ql + 1 : sizeof b->label);
+        if (cmp > 0) {
+            /* A row before this axis bucket (or no axis): its own bucket. */
+            snprintf(b->label, sizeof b->label, "%.*s", (int)(ql < 23 ? ql : 23),
+                     ql_txt ? ql_txt : "?");
+        }
+        if (cmp >= 0) {
+            b->n = sqlite3_column_int64(q, 1);
+            b->enc = sqlite3_column_int64(q, 2);
+            b->clr = sqlite3_column_int64(q, 3);
+            rc = sqlite3_step(q);
+        }
+        if (cmp <= 0 && have)
+            t = tl_next(t, unit);
+        n++;
+    }
+    if (finish(c, q, rc) < 0) {
+        free(v);
+        return -1;
+    }
+    *out = v;
+    return n;
+}
+
+/* HTML: the timeline as stacked columns (SVG), one per bucket. */
+static void html_timeline_chart(FILE *f, const char *unit, const struct bucket *v, int nb,
+                                long long maxn)
+{
+    static const char *const col[3] = { "#2e7d32", "#c62828", "#9e9e9e" };
+    static const char *const what[3] = { "encrypted", "cleartext or partial", "indeterminate" };
+    const double x0 = 56.0, x1 = 990.0, y0 = 12.0, y1 = 210.0;
+    double bw, gap;
+    long long every;
+
+    if (nb <= 0)
+        return;
+    bw = (x1 - x0) / (double)nb;
+    gap = bw > 80 ? bw - 68 : bw > 6 ? bw * 0.15 : 0.5;    /* no giant columns */
+    /* Label every bucket that leaves ~120 units for its text. */
+    every = (long long)ceil(120.0 / bw);
+    if (every < 1)
+        every = 1;
+    fprintf(f, "<p>Connections per %s (UTC):</p>\n"
+            "<svg class=\"chart\" id=\"chart-timeline\" viewBox=\"0 0 1000 240\" role=\"img\" "
+            "aria-label=\"Connections per %s, encrypted and not\">"
+            "<title>Connections per %s, encrypted and not</title>\n", unit, unit, unit);
+    fprintf(f, "<line x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\" stroke=\"#999\"/>\n"
+            "<line x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\" stroke=\"#ddd\"/>\n"
+            "<text x=\"%.0f\" y=\"%.0f\" font-size=\"12\" text-anchor=\"end\">%lld</text>\n"
+            "<text x=\"%.0f\" y=\"%.0f\" font-size=\"12\" text-anchor=\"end\">0</text>\n",
+            x0, y1, x1, y1, x0, y0, x1, y0, x0 - 6, y0 + 4, maxn, x0 - 6, y1 + 4);
+    for (int i = 0; i < nb; i++) {
+        long long part[3] = { v[i].enc, v[i].clr, v[i].n - v[i].enc - v[i].clr };
+        double x = x0 + bw * i + gap / 2, y = y1;
+        fputs("<g>", f);
+        for (int k = 0; k < 3; k++) {
+            double h = (y1 - y0) * (double)part[k] / (double)maxn;
+            if (part[k] <= 0)
+                continue;
+            y -= h;
+            fprintf(f, "<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" "
+                    "fill=\"%s\"><title>", x, y, bw - gap, h, col[k]);
+            h_str(f, v[i].label);
+            fprintf(f, ": %lld %s</title></rect>", part[k], what[k]);
+        }
+        if (i % every == 0) {
+            fprintf(f, "<line x1=\"%.2f\" y1=\"%.0f\" x2=\"%.2f\" y2=\"%.0f\" stroke=\"#999\"/>"
+                    "<text x=\"%.2f\" y=\"%.0f\" font-size=\"11\" text-anchor=\"middle\">",
+                    x + (bw - gap) / 2, y1, x + (bw - gap) / 2, y1 + 4, x + (bw - gap) / 2,
+                    y1 + 17);
+            h_str(f, v[i].label);
+            fputs("</text>", f);
+        }
+        fputs("</g>\n", f);
+    }
+    fputs("</svg>\n<p class=\"note\">", f);
+    for (int k = 0; k < 3; k++) {
+        h_swatch(f, col[k]);
+        h_str(f, what[k]);
+        fputs(k < 2 ? " &nbsp; " : "", f);
+    }
+    fputs("</p>\n", f);
+}
+
+/* Section 9: timeline of connections, encrypted vs cleartext.  0 or -1. */
 static int sec_timeline(struct rctx *c, const struct overview *o)
 {
-    sqlite3_stmt *q;
+    struct bucket *v;
     struct line l;
-    int rc;
     const char *unit;
     long long maxn = 1;
+    int nb, tu;
 
     if (!o->has_period || o->last - o->first < 2 * 86400.0) {
         c->tfmt = "%Y-%m-%d %H:00";
         unit = "hour";
+        tu = TL_HOUR;
     } else if (o->last - o->first <= 92 * 86400.0) {
         c->tfmt = "%Y-%m-%d";
         unit = "day";
+        tu = TL_DAY;
     } else {
         c->tfmt = "%Y-%m";
         unit = "month";
+        tu = TL_MONTH;
     }
-    /* First pass: the largest bucket, to scale the bars. */
-    if (query_ints(c, S_CTE "SELECT max(n) FROM (SELECT count(*) AS n FROM s"
-                   " GROUP BY strftime(:tfmt, start_ts, 'unixepoch'))", &maxn, 1) < 0)
+    nb = tl_gather(c, tu, &v);
+    if (nb < 0)
         return -1;
-    if (maxn < 1)
-        maxn = 1;
-    q = prep(c, TIMELINE_SQL);
-    if (!q)
-        return -1;
-    if (c->fmt != REP_TEXT) {
+    for (int i = 0; i < nb; i++)
+        if (v[i].n > maxn)
+            maxn = v[i].n;
+    if (c->fmt == REP_HTML) {
+        char hdr[96];
+        fputs("<div class=\"anchor\" id=\"timeline\"></div><h2>Timeline</h2>\n", c->out);
+        html_timeline_chart(c->out, unit, v, nb, maxn);
+        snprintf(hdr, sizeof hdr, "%c%s (UTC)|#Connections|#Encrypted|#Cleartext or partial|"
+                 "#Indeterminate", unit[0] - 32, unit + 1);
+        h_table(c->out, "timeline", hdr);
+    } else if (c->fmt != REP_TEXT) {
         jw_key(&c->jw, "timeline");
         jw_open(&c->jw, '{');
         jw_key(&c->jw, "unit");
@@ -2373,13 +3554,37 @@ static int sec_timeline(struct rctx *c, const struct overview *o)
         fprintf(c->out, "  %-16s %6s %6s %6s\n", unit, "TOTAL", "ENCR", "CLEAR");
     }
     ln_init(&l, REPORT_COLS);
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        long long n = sqlite3_column_int64(q, 1), enc = sqlite3_column_int64(q, 2),
-                  clr = sqlite3_column_int64(q, 3), oth = n - enc - clr;
+    for (int i = 0; i < nb; i++) {
+        long long n = v[i].n, enc = v[i].enc, clr = v[i].clr, oth = n - enc - clr;
+        if (c->fmt == REP_TEXT && n == 0) {
+            /* Text: a run of three or more empty buckets is one line. */
+            int j = i;
+            while (j < nb && v[j].n == 0)
+                j++;
+            if (j - i >= 3) {
+                fprintf(c->out, "  %-16s %6d  (no connections in %d %ss)\n", "...", 0, j - i,
+                        unit);
+                i = j - 1;
+                continue;
+            }
+        }
+        if (c->fmt == REP_HTML) {
+            FILE *f = c->out;
+            fputs("<tr><td class=\"t\">", f);
+            h_str(f, v[i].label);
+            fputs("</td>", f);
+            h_td_num(f, n);
+            h_td_num(f, enc);
+            h_td_bad(f, clr);
+            h_td_num(f, oth);
+            fputs("</tr>\n", f);
+            continue;
+        }
         if (c->fmt != REP_TEXT) {
             struct jw *w = &c->jw;
             jw_open(w, '{');
-            jw_kcol(w, "bucket", q, 0);
+            jw_key(w, "bucket");
+            jw_cstr(w, v[i].label);
             jw_kint(w, "sessions", n);
             jw_kint(w, "encrypted", enc);
             jw_kint(w, "cleartext", clr);
@@ -2399,30 +3604,167 @@ static int sec_timeline(struct rctx *c, const struct overview *o)
                 if (be >= bc && be > 1) be--; else if (bc > 1) bc--; else if (bo > 1) bo--; else break;
             }
             ln_str(&l, "  ", 2);
-            if (sqlite3_column_type(q, 0) == SQLITE_NULL)
-                ln_str(&l, "?", 1);
-            else
-                ln_col(&l, q, 0, 16);
+            ln_str(&l, v[i].label, 16);
             ln_pad(&l, 18);
             ln_fmt(&l, " %6lld %6lld %6lld  ", n, enc, clr);
-            for (long long i = 0; i < be; i++) ln_str(&l, "=", 1);
-            for (long long i = 0; i < bc; i++) ln_str(&l, "#", 1);
-            for (long long i = 0; i < bo; i++) ln_str(&l, ".", 1);
+            for (long long k = 0; k < be; k++) ln_str(&l, "=", 1);
+            for (long long k = 0; k < bc; k++) ln_str(&l, "#", 1);
+            for (long long k = 0; k < bo; k++) ln_str(&l, ".", 1);
             ln_out(&l, c->out);
         }
     }
-    if (finish(c, q, rc) < 0)
-        return -1;
+    free(v);
+    if (c->fmt == REP_HTML) {
+        h_table_end(c->out, 0, 5);
+        return 0;
+    }
     if (c->fmt != REP_TEXT) {
         jw_close(&c->jw, ']');
         jw_close(&c->jw, '}');
-        if (jw_html_raw(&c->jw, "timeline"))
-            return html_timeline_chart(c, unit, maxn);
     }
     return 0;
 }
 
-/* The text or JSON report, once the context is set up.  0 or -1. */
+/* Section 10 (not in text): the captures the figures come from.  The
+ * analysed_at column is the wall clock of the analysing machine, the only
+ * value of the report that is not packet time.  0 or -1. */
+static int sec_captures(struct rctx *c)
+{
+    sqlite3_stmt *q;
+    int rc, rows = 0;
+
+    if (c->fmt == REP_TEXT)
+        return 0;
+    q = prep(c, "SELECT id, source, kind, sha256, packets, first_ts, last_ts, status, dropped,"
+                " ifdropped, truncated, undecodable, mailtap_version, analysed_at FROM captures"
+                " WHERE (:since = 0 OR last_ts IS NULL OR last_ts >= :since)"
+                " AND (:until = 0 OR first_ts IS NULL OR first_ts < :until) ORDER BY id");
+    if (!q)
+        return -1;
+    if (c->fmt == REP_HTML) {
+        fputs("<div class=\"anchor\" id=\"captures\"></div><h2>Captures analysed</h2>\n", c->out);
+        h_table(c->out, "captures", "Source|First and last packet|#Packets|Status|#Losses|"
+                "SHA-256|Analysed at");
+    } else {
+        jw_key(&c->jw, "captures");
+        jw_open(&c->jw, '[');
+    }
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        rows++;
+        if (c->fmt == REP_HTML) {
+            FILE *f = c->out;
+            size_t n;
+            const char *t;
+            long long loss = sqlite3_column_int64(q, 8) + sqlite3_column_int64(q, 9) +
+                             sqlite3_column_int64(q, 10) + sqlite3_column_int64(q, 11);
+            if (rows > HTML_ROWS_MAX)
+                continue;
+            fputs("<tr>", f);
+            h_td_col(f, q, 1, NULL, 80);
+            fputs("<td class=\"t\">", f);
+            for (int k = 5; k <= 6; k++) {
+                char b[32];
+                if (sqlite3_column_type(q, k) == SQLITE_NULL)
+                    snprintf(b, sizeof b, "\xe2\x80\x93");
+                else
+                    fmt_ts(sqlite3_column_double(q, k), b, sizeof b);
+                h_str(f, b);
+                if (k == 5)
+                    fputs("<br>", f);
+            }
+            fputs("</td>", f);
+            h_td_num(f, sqlite3_column_int64(q, 4));
+            h_td_col(f, q, 7, NULL, 0);
+            h_td_bad(f, loss);
+            fputs("<td class=\"t\"><small>", f);
+            t = col_txt(q, 3, &n);
+            if (t)
+                html_esc_cut(f, t, n, 13);
+            fputs("</small></td>", f);
+            h_td_col(f, q, 13, "t", 0);
+            fputs("</tr>\n", f);
+            continue;
+        }
+        {
+            struct jw *w = &c->jw;
+            jw_open(w, '{');
+            jw_kcol(w, "id", q, 0);
+            jw_kcol(w, "source", q, 1);
+            jw_kcol(w, "kind", q, 2);
+            jw_kcol(w, "sha256", q, 3);
+            jw_kcol(w, "packets", q, 4);
+            jw_kcol(w, "first_ts", q, 5);
+            jw_kcol(w, "last_ts", q, 6);
+            jw_kcol(w, "status", q, 7);
+            jw_kcol(w, "dropped", q, 8);
+            jw_kcol(w, "ifdropped", q, 9);
+            jw_kcol(w, "truncated", q, 10);
+            jw_kcol(w, "undecodable", q, 11);
+            jw_kcol(w, "mailtap_version", q, 12);
+            jw_kcol(w, "analysed_at", q, 13);
+            jw_close(w, '}');
+        }
+    }
+    if (finish(c, q, rc) < 0)
+        return -1;
+    if (c->fmt == REP_HTML) {
+        h_table_end(c->out, rows - HTML_ROWS_MAX, 7);
+        if (rows == 0)
+            fputs("<p>none</p>\n", c->out);
+        else
+            fputs("<p class=\"note\">Losses: packets dropped (by the kernel or the interface), "
+                  "truncated by the snap length, or undecodable. Every time in this report is "
+                  "packet time except \xe2\x80\x9c" "Analysed at\xe2\x80\x9d, the clock of the "
+                  "machine that ran mailtap.</p>\n", c->out);
+        return 0;
+    }
+    jw_close(&c->jw, ']');
+    return 0;
+}
+
+/* HTML: one line per finding kind, attacks first, then by severity. */
+static int html_findings_summary(struct rctx *c)
+{
+    sqlite3_stmt *q;
+    FILE *f = c->out;
+    int rc, rows = 0;
+
+    q = prep(c, S_CTE
+             "SELECT f.kind, max(" SEV_RANK("f.severity") ") AS ks, count(*),"
+             " min(CASE WHEN f.kind IN " ATTACK_KINDS " THEN 0 ELSE 1 END) AS ka,"
+             " count(DISTINCT f.session_id)"
+             " FROM findings f JOIN s ON s.id = f.session_id"
+             " WHERE :minsev < 0 OR " SEV_RANK("f.severity") " >= :minsev"
+             " GROUP BY f.kind ORDER BY ka, ks DESC, f.kind");
+    if (!q)
+        return -1;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        int ks = sqlite3_column_int(q, 1);
+        const char *sev = mt_severity_name((enum mt_severity)(ks < 0 || ks > 4 ? 0 : ks));
+        size_t kl;
+        const char *k = col_txt(q, 0, &kl);
+        if (rows++ == 0)
+            h_table(f, "kinds", "Severity|Finding|#Findings|#Connections|Attack");
+        fprintf(f, "<tr><td><span class=\"sev %s\">%s</span></td><td><a href=\"#kind-%d\">",
+                sev, sev, rows);
+        html_esc_cut(f, k ? k : "?", k ? kl : 1, 60);
+        fputs("</a></td>", f);
+        h_td_num(f, sqlite3_column_int64(q, 2));
+        h_td_num(f, sqlite3_column_int64(q, 4));
+        fprintf(f, "<td>%s</td></tr>\n",
+                sqlite3_column_int(q, 3) == 0 ? "<span class=\"attack\">ATTACK</span>" : "");
+    }
+    if (finish(c, q, rc) < 0)
+        return -1;
+    if (rows > 0)
+        h_table_end(f, 0, 5);
+    else
+        fprintf(f, "<p>No findings%s.</p>\n",
+                c->f && c->f->min_severity > 0 ? " at or above the minimum severity" : "");
+    return 0;
+}
+
+/* The report, once the context is set up.  0 or -1. */
 static int report_body(struct rctx *c)
 {
     struct overview o;
@@ -2430,9 +3772,13 @@ static int report_body(struct rctx *c)
 
     if (gather_overview(c, &o) < 0)
         return -1;
-    if (c->fmt != REP_TEXT) {
-        jw_init(w, c->out, c->fmt, 1);
+    if (c->fmt == REP_HTML) {
+        html_head(c->out);
+    } else if (c->fmt != REP_TEXT) {
+        jw_init(w, c->out, c->fmt, 1, c->fmt == REP_CSV ? c->table : NULL);
         jw_open(w, '{');
+        jw_key(w, "report_format");
+        jw_int(w, REPORT_FORMAT_VERSION);
         jw_key(w, "mailtap_version");
         jw_cstr(w, MAILTAP_VERSION);
         jw_key(w, "filter");
@@ -2448,13 +3794,17 @@ static int report_body(struct rctx *c)
             jw_null(w);
         jw_close(w, '}');
     } else {
-        fprintf(c->out, "mailtap %s - SMTP encryption audit\n", MAILTAP_VERSION);
+        fprintf(c->out, "%smailtap %s - SMTP encryption audit%s\n", tty_on(c, T_BOLD),
+                MAILTAP_VERSION, tty_on(c, T_OFF));
     }
     if (sec_overview(c, &o) < 0)
         return -1;
     /* Quiet when there is nothing to say (JSON keeps its shape). */
-    if (o.sessions == 0 && c->fmt == REP_TEXT)
-        return 0;
+    if (o.sessions == 0 && (c->fmt == REP_TEXT || c->fmt == REP_HTML)) {
+        if (c->fmt == REP_HTML && sec_captures(c) < 0)
+            return -1;
+        goto end;
+    }
     if (c->org.n) {
         if (sec_direction(c) < 0)
             return -1;
@@ -2463,9 +3813,16 @@ static int report_body(struct rctx *c)
         jw_null(w);
     }
     if (sec_servers(c) < 0 || sec_clients(c) < 0 || sec_domains(c) < 0 ||
-        sec_credentials(c) < 0 || sec_findings(c) < 0 || sec_timeline(c, &o) < 0)
+        sec_messages(c) < 0 || sec_credentials(c) < 0 || sec_findings(c) < 0 ||
+        sec_timeline(c, &o) < 0 || sec_captures(c) < 0)
         return -1;
-    if (c->fmt != REP_TEXT) {
+end:
+    if (c->fmt == REP_HTML) {
+        fputs("<footer>Generated by mailtap " MAILTAP_VERSION " from packet captures alone. "
+              "Times are packet time (UTC). Every string seen on the wire is shown escaped: "
+              "control bytes and invalid UTF-8 as \\xNN, invisible or direction-changing "
+              "characters as \\uXXXX.</footer>\n</body></html>\n", c->out);
+    } else if (c->fmt != REP_TEXT) {
         jw_close(w, '}');
         if (c->fmt == REP_JSON)
             fputc('\n', c->out);
@@ -2474,9 +3831,9 @@ static int report_body(struct rctx *c)
     return 0;
 }
 
-/* `mailtap report` (contract in reports.h): text, JSON, CSV or HTML. */
-int rep_report(store_t *st, enum rep_format fmt, const struct rep_filter *f, FILE *out,
-               char *errbuf, size_t errsz)
+/* The report in fmt (table: CSV, the one table to write, or NULL). */
+static int report_run(store_t *st, enum rep_format fmt, const struct rep_filter *f,
+                      const char *table, FILE *out, char *errbuf, size_t errsz)
 {
     struct rctx c;
     int rc = -1;
@@ -2485,6 +3842,17 @@ int rep_report(store_t *st, enum rep_format fmt, const struct rep_filter *f, FIL
         return -1;
     if (fmt != REP_TEXT && fmt != REP_JSON && fmt != REP_CSV && fmt != REP_HTML)
         return rerr(&c, "unknown format");
+    if (table) {
+        if (fmt != REP_CSV)
+            return rerr(&c, "a single table is for the csv format only");
+        if (!csv_table_find(table))
+            return rerr(&c, "unknown table \"%.40s\" (tables: %s)", table, REP_CSV_TABLES);
+        c.table = table;
+    }
+    if (fmt == REP_TEXT) {
+        const char *term = getenv("TERM"), *nc = getenv("NO_COLOR");
+        c.color = isatty(fileno(out)) && (!nc || !*nc) && term && strcmp(term, "dumb") != 0;
+    }
     if (org_setup(&c) < 0)
         goto done;
     if (snap_begin(&c) < 0)
@@ -2495,5 +3863,60 @@ int rep_report(store_t *st, enum rep_format fmt, const struct rep_filter *f, FIL
         rc = out_check(&c);
 done:
     org_teardown(&c);
+    return rc;
+}
+
+/* `mailtap report` (contract in reports.h): text, JSON, CSV or HTML. */
+int rep_report(store_t *st, enum rep_format fmt, const struct rep_filter *f, FILE *out,
+               char *errbuf, size_t errsz)
+{
+    return report_run(st, fmt, f, NULL, out, errbuf, errsz);
+}
+
+/* `mailtap report --format csv --table NAME` (contract in reports.h). */
+int rep_report_csv_table(store_t *st, const struct rep_filter *f, const char *table, FILE *out,
+                         char *errbuf, size_t errsz)
+{
+    if (!table) {
+        if (errbuf && errsz)
+            snprintf(errbuf, errsz, "no table named (tables: %s)", REP_CSV_TABLES);
+        return -1;
+    }
+    return report_run(st, REP_CSV, f, table, out, errbuf, errsz);
+}
+
+/* `mailtap report --format csv` into a directory (contract in reports.h):
+ * every table in its own file, all from one read snapshot. */
+int rep_report_csv_dir(store_t *st, const struct rep_filter *f, const char *dir, char *errbuf,
+                       size_t errsz)
+{
+    struct rctx c;
+    int rc = 0;
+
+    if (ctx_init(&c, st, REP_CSV, f, stdout, errbuf, errsz) < 0)
+        return -1;
+    if (!dir || !*dir)
+        return rerr(&c, "no output directory");
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+        return rerr(&c, "%.200s: %s", dir, strerror(errno));
+    if (snap_begin(&c) < 0)
+        return -1;
+    for (size_t i = 0; rc == 0 && i < sizeof csv_tables / sizeof csv_tables[0]; i++) {
+        char path[4096];
+        FILE *out;
+        if (snprintf(path, sizeof path, "%s/%s.csv", dir, csv_tables[i].name) >= (int)sizeof path) {
+            rc = rerr(&c, "output directory name too long");
+            break;
+        }
+        out = fopen(path, "w");
+        if (!out) {
+            rc = rerr(&c, "%.200s: %s", path, strerror(errno));
+            break;
+        }
+        rc = report_run(st, REP_CSV, f, csv_tables[i].name, out, errbuf, errsz);
+        if (fclose(out) != 0 && rc == 0)
+            rc = rerr(&c, "%.200s: %s", path, strerror(errno));
+    }
+    snap_end(&c);
     return rc;
 }

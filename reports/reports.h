@@ -22,6 +22,10 @@ struct rep_filter {
     size_t n_org_nets;
 };
 
+/* The tables of the CSV report (rep_report_csv_table, rep_report_csv_dir). */
+#define REP_CSV_TABLES "overview, servers, clients, recipient_domains, messages, " \
+                       "credential_exposures, findings, timeline, captures"
+
 /* `mailtap sessions`: one line (text) or one JSON object per line. */
 int rep_sessions(store_t *st, enum rep_format fmt, const struct rep_filter *f, FILE *out,
                  char *errbuf, size_t errsz);
@@ -31,5 +35,17 @@ int rep_findings(store_t *st, enum rep_format fmt, const struct rep_filter *f, F
 /* `mailtap report`: the audit.  Returns 0, or -1 with errbuf. */
 int rep_report(store_t *st, enum rep_format fmt, const struct rep_filter *f, FILE *out,
                char *errbuf, size_t errsz);
+
+/* `mailtap report --format csv --table NAME`: only table (one of
+ * REP_CSV_TABLES) as a plain CSV file: its header row, then its rows (no
+ * "section" column).  0, or -1 with errbuf (unknown table included). */
+int rep_report_csv_table(store_t *st, const struct rep_filter *f, const char *table, FILE *out,
+                         char *errbuf, size_t errsz);
+
+/* `mailtap report --format csv` into directory dir (created if missing):
+ * one plain CSV file per table, dir/NAME.csv for every name of
+ * REP_CSV_TABLES, all from the same read snapshot.  0, or -1 with errbuf. */
+int rep_report_csv_dir(store_t *st, const struct rep_filter *f, const char *dir, char *errbuf,
+                       size_t errsz);
 
 #endif

@@ -10,6 +10,7 @@ run() { if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); fi; }
 run sh "$here/run_unit.sh" "$@"
 run sh "$here/golden/run.sh" "$mailtap"
 run sh "$here/cli/run.sh" "$mailtap"
+run sh "$here/report/run.sh" "$mailtap"
 run sh "$here/live/run.sh" "$mailtap"
 run sh "$here/corpus/check.sh" "$mailtap"
 echo "suites: $pass passed, $fail failed"
