@@ -1223,7 +1223,8 @@ static void help_listing(enum listing which, FILE *out)
 {
     switch (which) {
     case L_REPORT:
-        fputs("usage: mailtap report [-d DB] [--format text|csv|json|html] [-o FILE]\n"
+        fputs("usage: mailtap report [-d DB] [--format text|csv|json|html] [-o FILE|DIR/]\n"
+              "                      [--table NAME]\n"
               "                      [--org-net CIDR]... [--since TIME] [--until TIME]\n"
               "                      [--min-severity LEVEL]\n"
               "\n"
@@ -1233,7 +1234,12 @@ static void help_listing(enum listing which, FILE *out)
               "\n"
               "  -d, --db DB             database (default ./mailtap.db)\n"
               "      --format F          text (default), csv, json or html\n"
-              "  -o, --output FILE       write to FILE instead of standard output\n"
+              "  -o, --output FILE       write to FILE instead of standard output; with\n"
+              "                          --format csv, a name ending in / is a directory\n"
+              "                          that gets one NAME.csv file per table\n"
+              "      --table NAME        csv: only this table, one of: overview, servers,\n"
+              "                          clients, recipient_domains, messages,\n"
+              "                          credential_exposures, findings, timeline, captures\n"
               "      --org-net CIDR      the organisation's own addresses (repeatable):\n"
               "                          sessions are split into outbound/inbound/internal\n"
               "      --since TIME        only sessions starting at or after TIME\n"
@@ -1283,10 +1289,11 @@ static int cmd_listing(enum listing which, const char *name, int argc, char **ar
         { "min-severity", required_argument, NULL, 'M' },
         { "kind", required_argument, NULL, 'K' },
         { "protection", required_argument, NULL, 'P' },
+        { "table", required_argument, NULL, 'T' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
-    const char *db = "mailtap.db", *outpath = NULL;
+    const char *db = "mailtap.db", *outpath = NULL, *table = NULL;
     const char *org[MAX_ORG_NETS];
     struct rep_filter f;
     memset(&f, 0, sizeof f);
@@ -1328,6 +1335,7 @@ static int cmd_listing(enum listing which, const char *name, int argc, char **ar
                 return usage_error(name, "--min-severity is one of info, low, medium, high, critical");
             break;
         case 'K': ok = which == L_FINDINGS; f.kind = optarg; break;
+        case 'T': ok = which == L_REPORT; table = optarg; break;
         case 'P':
             ok = which == L_SESSIONS;
             if (ok && strcmp(optarg, "implicit_tls") && strcmp(optarg, "starttls") &&
@@ -1345,12 +1353,29 @@ static int cmd_listing(enum listing which, const char *name, int argc, char **ar
     if (optind < argc)
         return usage_error(name, "unexpected argument");
     f.org_nets = org;
+    /* csv: --table NAME prints one table; -o DIR/ writes one file per table */
+    size_t olen = outpath ? strlen(outpath) : 0;
+    int csv_dir = fmt == REP_CSV && olen > 0 && outpath[olen - 1] == '/';
+    if (table && fmt != REP_CSV)
+        return usage_error(name, "--table goes with --format csv");
+    if (table && csv_dir)
+        return usage_error(name, "--table writes one table: give -o FILE, not a directory");
 
     char errbuf[STORE_ERRBUF_SIZE] = "";
     store_t *st = store_open(db, STORE_RO, errbuf);
     if (!st) {
         err_line(db, "%s", errbuf);
         return 1;
+    }
+    if (csv_dir) {
+        char rerr[512] = "";
+        int ret = 0;
+        if (rep_report_csv_dir(st, &f, outpath, rerr, sizeof rerr) < 0) {
+            err_line(outpath, "%s", rerr[0] ? rerr : "failed");
+            ret = 1;
+        }
+        store_close(st, errbuf);
+        return ret;
     }
     FILE *out = stdout;
     if (outpath && !(out = fopen(outpath, "w"))) {
@@ -1360,7 +1385,9 @@ static int cmd_listing(enum listing which, const char *name, int argc, char **ar
     }
     char rerr[512] = "";
     int r;
-    if (which == L_REPORT)
+    if (which == L_REPORT && table)
+        r = rep_report_csv_table(st, &f, table, out, rerr, sizeof rerr);
+    else if (which == L_REPORT)
         r = rep_report(st, fmt, &f, out, rerr, sizeof rerr);
     else if (which == L_FINDINGS)
         r = rep_findings(st, fmt, &f, out, rerr, sizeof rerr);
