@@ -12,8 +12,12 @@
 
 /* ---- capture/ --------------------------------------------------------- */
 /* Flows tracked at once.  Past it the least recently active flow is ended
- * (reason timeout) and stored, never dropped silently. */
-#define CAP_MAX_FLOWS_DEFAULT      65536u
+ * (reason timeout) and stored, never dropped silently.  A flow carrying
+ * data costs about 12 KiB (dissector state, reassembly history), so the
+ * default keeps the flow state under about 200 MiB; with the reassembly
+ * pool, fragments and SQLite's cache mailtap stays under 300 MiB whatever
+ * the capture holds. */
+#define CAP_MAX_FLOWS_DEFAULT      16384u
 /* Idle timeout by packet time, seconds.  Overridable at run time. */
 #define CAP_IDLE_TIMEOUT_DEFAULT   600.0
 /* Out-of-order bytes held per direction; past it the hole before the first
@@ -21,6 +25,15 @@
 #define CAP_REASM_MAX_BYTES        (256u * 1024u)
 /* Out-of-order segments held per direction (same overflow behaviour). */
 #define CAP_REASM_MAX_SEGS         512u
+/* Out-of-order queue memory of all flows together.  Past it a direction
+ * that needs more declares its hole a gap and goes on. */
+#define CAP_REASM_POOL_MAX_BYTES   (64u * 1024u * 1024u)
+/* An ACK (or FIN) more than this beyond the next expected byte is not
+ * believed (no gap is declared from it). */
+#define CAP_REASM_MAX_ACK_JUMP     (1u << 30)
+/* A SYN whose sequence number is farther than this from the next expected
+ * byte is taken as a new connection (port reuse). */
+#define CAP_REASM_WINDOW_SLACK     (1u << 24)
 /* Bytes already delivered kept per direction to compare retransmissions
  * against (tcp_overlap_conflict).  Older bytes are not compared. */
 #define CAP_REASM_HISTORY          2048u
@@ -28,6 +41,11 @@
 #define CAP_FRAG_MAX_DATAGRAMS     1024u
 #define CAP_FRAG_MAX_BYTES         65535u
 #define CAP_FRAG_TIMEOUT           30.0
+/* Bytes of fragment buffers held at once (all datagrams); past it the
+ * datagram that needs more is dropped (its bytes become a TCP gap). */
+#define CAP_FRAG_MEM_MAX           (8u * 1024u * 1024u)
+/* --all-ports: packets with payload shown to nDPI before it must decide. */
+#define CAP_NDPI_MAX_PACKETS       24u
 /* Maximum VLAN tags / IPv6 extension headers walked before giving up. */
 #define CAP_MAX_VLAN_TAGS          4
 #define CAP_MAX_IPV6_EXT           8

@@ -61,6 +61,15 @@ static void err_line(const char *what, const char *fmt, ...)
     fputc('\n', stderr);
 }
 
+/* capture/ puts the interface or file name in front of most of its messages. */
+static const char *without_prefix(const char *msg, const char *iface)
+{
+    size_t n = strlen(iface);
+    if (strncmp(msg, iface, n) == 0 && msg[n] == ':' && msg[n + 1] == ' ')
+        return msg + n + 2;
+    return msg;
+}
+
 static int usage_error(const char *cmd, const char *msg)
 {
     err_line(cmd, "%s (see 'mailtap %s --help')", msg, cmd);
@@ -156,10 +165,15 @@ static void fill_endpoints(const struct flow_glue *g, int client_side,
     ep->vlan = g->fi.vlan;
 }
 
+/* A database write failed (disk full, read-only): say so once and stop
+ * reading packets — nothing more could be stored. */
 static void store_failed(struct pipeline *pl)
 {
-    if (pl->tot.store_errors++ == 0)
+    if (pl->tot.store_errors++ == 0) {
         err_line("database", "%s", store_errmsg(pl->st));
+        if (pl->cap)
+            capture_break(pl->cap);
+    }
 }
 
 /* Creates the session row on first need (lazily, so connections that never
@@ -536,7 +550,7 @@ static int analyze_one(store_t *st, const char *path, const struct analyze_opts 
     char errbuf[CAP_ERRBUF_SIZE] = "";
     capture_t *cap = capture_open_file(path, &cfg, errbuf);
     if (!cap) {
-        err_line(source, "%s", errbuf);
+        err_line(source, "%s", without_prefix(errbuf, path));
         return 1;
     }
 
@@ -577,7 +591,7 @@ static int analyze_one(store_t *st, const char *path, const struct analyze_opts 
         rc = 0;
     } else if (rc == 1 || g_stop) {
         status = "interrupted";
-        ret = 3;
+        ret = pl.tot.store_errors ? 1 : 3;  /* a database failure was said already */
     }
     if (is_stdin && rc == 0) {
         const char *h = capture_sha256(cap);
@@ -596,8 +610,11 @@ static int analyze_one(store_t *st, const char *path, const struct analyze_opts 
         if (h[0])
             store_capture_set_sha256(st, pl.capture_id, h);
     }
+    if (pl.tot.store_errors)
+        status = "interrupted";
     if (store_capture_finish(st, pl.capture_id, &ss, status) < 0) {
-        err_line("database", "%s", store_errmsg(st));
+        if (!pl.tot.store_errors)
+            err_line("database", "%s", store_errmsg(st));
         ret = 1;
     }
     if (pl.tot.store_errors)
@@ -896,14 +913,6 @@ static int give_db_sidecars(const char *db, const struct run_as *ra)
     return 0;
 }
 
-/* capture/ puts the interface name in front of most of its messages. */
-static const char *without_prefix(const char *msg, const char *iface)
-{
-    size_t n = strlen(iface);
-    if (strncmp(msg, iface, n) == 0 && msg[n] == ':' && msg[n + 1] == ' ')
-        return msg + n + 2;
-    return msg;
-}
 
 static void help_capture(FILE *out)
 {

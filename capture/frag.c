@@ -13,9 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Internal limit: bytes of fragment buffers held at once (all datagrams).
- * Past it the datagram that needs more is dropped. */
-#define FRAG_MEM_MAX   (8u * 1024u * 1024u)
+#define FRAG_MEM_MAX   CAP_FRAG_MEM_MAX
 /* Buffers grow in steps of this many bytes. */
 #define FRAG_BUF_STEP  4096u
 #define FRAG_BLOCKS    ((CAP_FRAG_MAX_BYTES + 7u) / 8u)

@@ -17,15 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Internal limit: out-of-order queue memory of all flows together.  Past it
- * a direction that needs a node declares its hole a gap and goes on. */
-#define CAP_REASM_POOL_MAX_BYTES (256u * 1024u * 1024u)
-/* Internal limit: an ACK (or FIN) more than this beyond the next expected
- * byte is not believed (no gap is declared from it). */
-#define CAP_REASM_MAX_ACK_JUMP   (1u << 30)
-/* Internal limit: a SYN whose sequence number is farther than this from
- * the next expected byte is taken as a new connection (port reuse). */
-#define CAP_REASM_WINDOW_SLACK   (1u << 24)
 /* Nodes allocated at once when the pool grows. */
 #define REASM_SLAB_NODES         32u
 

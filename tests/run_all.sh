@@ -12,6 +12,12 @@ run sh "$here/golden/run.sh" "$mailtap"
 run sh "$here/cli/run.sh" "$mailtap"
 run sh "$here/report/run.sh" "$mailtap"
 run sh "$here/live/run.sh" "$mailtap"
+# resource attacks measure memory and time: full size on the normal build,
+# small versions under the sanitizers (which distort both)
+case "$mailtap" in
+    *build-san*) run env HOSTILE_QUICK=1 sh "$here/hostile/run.sh" "$mailtap" ;;
+    *)           run sh "$here/hostile/run.sh" "$mailtap" ;;
+esac
 run sh "$here/corpus/check.sh" "$mailtap"
 echo "suites: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
