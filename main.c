@@ -1232,7 +1232,7 @@ static void help_listing(enum listing which, FILE *out)
 {
     switch (which) {
     case L_REPORT:
-        fputs("usage: mailtap report [-d DB] [--format text|csv|json|html] [-o FILE|DIR/]\n"
+        fputs("usage: mailtap report [-d DB]... [--format text|csv|json|html] [-o FILE|DIR/]\n"
               "                      [--table NAME]\n"
               "                      [--org-net CIDR]... [--since TIME] [--until TIME]\n"
               "                      [--min-severity LEVEL]\n"
@@ -1241,7 +1241,8 @@ static void help_listing(enum listing which, FILE *out)
               "per server, client and recipient domain, credential exposures, findings\n"
               "and a timeline.\n"
               "\n"
-              "  -d, --db DB             database (default ./mailtap.db)\n"
+              "  -d, --db DB             database (default ./mailtap.db); repeatable (up to\n"
+              "                          16): one report over several sensors\n"
               "      --format F          text (default), csv, json or html\n"
               "  -o, --output FILE       write to FILE instead of standard output; with\n"
               "                          --format csv, a name ending in / is a directory\n"
@@ -1303,6 +1304,8 @@ static int cmd_listing(enum listing which, const char *name, int argc, char **ar
         { NULL, 0, NULL, 0 }
     };
     const char *db = "mailtap.db", *outpath = NULL, *table = NULL;
+    const char *dbs[16];
+    size_t n_dbs = 0;
     const char *org[MAX_ORG_NETS];
     struct rep_filter f;
     memset(&f, 0, sizeof f);
@@ -1313,7 +1316,14 @@ static int cmd_listing(enum listing which, const char *name, int argc, char **ar
     while ((c = getopt_long(argc, argv, "+d:o:h", lo, NULL)) != -1) {
         int ok = 1;
         switch (c) {
-        case 'd': db = optarg; break;
+        case 'd':
+            /* report: repeatable (one report over several sensors) */
+            if (n_dbs > 0 && which != L_REPORT)
+                return usage_error(name, "-d is given once (only report takes several)");
+            if (n_dbs >= sizeof dbs / sizeof dbs[0])
+                return usage_error(name, "too many -d databases (at most 16)");
+            dbs[n_dbs++] = db = optarg;
+            break;
         case 'F':
             if (parse_format(optarg, &fmt, which == L_REPORT) < 0)
                 return usage_error(name, "unknown --format");
@@ -1371,8 +1381,15 @@ static int cmd_listing(enum listing which, const char *name, int argc, char **ar
         return usage_error(name, "--table writes one table: give -o FILE, not a directory");
 
     char errbuf[STORE_ERRBUF_SIZE] = "";
-    store_t *st = store_open(db, STORE_RO, errbuf);
-    if (!st) {
+    store_t *st;
+    if (n_dbs > 1) {
+        char merr[STORE_ERRBUF_SIZE + 4200] = "";
+        st = rep_merge_open(dbs, n_dbs, merr, sizeof merr);
+        if (!st) {
+            err_line(name, "%s", merr);    /* merr starts with the failing path */
+            return 1;
+        }
+    } else if (!(st = store_open(db, STORE_RO, errbuf))) {
         err_line(db, "%s", errbuf);
         return 1;
     }

@@ -48,4 +48,14 @@ int rep_report_csv_table(store_t *st, const struct rep_filter *f, const char *ta
 int rep_report_csv_dir(store_t *st, const struct rep_filter *f, const char *dir, char *errbuf,
                        size_t errsz);
 
+/* `mailtap report -d A -d B ...`: one report over several databases (a
+ * site with several sensors).  Opens each path read-only like store_open
+ * (same refusals: newer or older schema, no such database) and copies its
+ * captures, sessions, messages, recipients, findings, certificates and
+ * session_chain into a new in-memory store, ids shifted so that they never
+ * collide (certificates shared by SHA-256).  Returns that store (pass it to
+ * rep_report & co., close with store_close), or NULL with errbuf
+ * ("PATH: reason"). */
+store_t *rep_merge_open(const char *const *paths, size_t n, char *errbuf, size_t errsz);
+
 #endif
