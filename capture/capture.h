@@ -126,7 +126,9 @@ capture_t *capture_open_live(const char *ifname, const char *bpf,
  * a record (as when tcpdump is killed: everything before it was analysed,
  * errbuf says what libpcap saw, the SHA-256 covers the whole file), -1 on
  * a read error or a corrupt record (errbuf says why; open flows are ended
- * too, so nothing is lost).
+ * too, so nothing is lost).  In a regular pcap file a corrupt record
+ * header is skipped when a plausible record follows it (see
+ * capture_skipped_bytes); only when none does is it -1.
  */
 int capture_run(capture_t *c, const struct cap_callbacks *cb, void *arg,
                 char *errbuf);
@@ -139,6 +141,13 @@ void capture_stats(const capture_t *c, struct cap_stats *out);
 const char *capture_sha256(const capture_t *c);
 /* Size of the file if known (regular file), else 0. */
 uint64_t capture_file_size(const capture_t *c);
+/* Bytes of a regular pcap file that capture_run skipped over corrupt
+ * record headers (a record header libpcap refused, e.g. a huge caplen,
+ * before the end of the file): reading went on from the next plausible
+ * record header, found at most 64 MiB further, and the flows carried on,
+ * the lost bytes becoming gaps.  0 if none was skipped (always 0 for
+ * pcapng files and stdin, which stop at a corrupt record as before). */
+uint64_t capture_skipped_bytes(const capture_t *c);
 /* NULL-safe. */
 void capture_close(capture_t *c);
 

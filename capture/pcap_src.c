@@ -37,6 +37,16 @@
 #define FILE_BUFFER      (256 * 1024)
 /* Idle flows are looked for when packet time moved on by this much. */
 #define SWEEP_INTERVAL   1.0
+/* Regular pcap file, corrupt record header: how far past it the next
+ * plausible record header is looked for before giving up. */
+#define CAP_RESYNC_SCAN_MAX  ((uint64_t)64 * 1024 * 1024)
+/* Largest caplen / len a plausible record header may claim. */
+#define RESYNC_MAX_LEN   262144u
+/* Plausible record times: within this of the last good record's. */
+#define RESYNC_TS_SLACK  86400u
+/* pcap global header and record header sizes. */
+#define PCAP_GHDR_LEN    24
+#define PCAP_RHDR_LEN    16
 
 struct capture {
     pcap_t *p;
@@ -50,6 +60,20 @@ struct capture {
     int eof_seen;                   /* a read() returned 0 (end of the file) */
     char sha[65];                   /* "" until the whole file was read      */
     uint64_t file_size;
+    /* Regular pcap files: resynchronisation after a corrupt record. */
+    uint8_t ghdr[PCAP_GHDR_LEN];    /* the file's global header              */
+    int ghdr_ok;                    /* ghdr is a pcap header we understand   */
+    int ghdr_be;                    /* its fields are big-endian             */
+    int ghdr_nsec;                  /* nanosecond time stamps                */
+    uint32_t ghdr_snaplen;          /* caplen limit (<= RESYNC_MAX_LEN)      */
+    int resynced;                   /* the stream is ghdr + file[base..]     */
+    uint64_t stream_base;           /* file offset of stream offset 24       */
+    uint64_t stream_pos;            /* bytes handed to stdio so far          */
+    uint64_t hashed_upto;           /* file bytes [0, hashed_upto) were read */
+    int keep_fd;                    /* cookie_close must leave fd open       */
+    int have_rec;                   /* a record was read; last_sec is valid  */
+    uint32_t last_sec;              /* ts_sec of the last good record        */
+    uint64_t skipped;               /* file bytes skipped over bad records   */
     struct cap_flow_table *ft;
     struct cap_frag_table *frags;
     int all_ports;                  /* cfg->all_ports: nDPI may want l3      */
@@ -64,17 +88,74 @@ struct capture {
 
 /* ---- file input with hashing ----------------------------------------- */
 
+/* Hashes (when hashing) and counts the file bytes [off, off + n) held in
+ * buf, reading and hashing first any bytes between what was hashed so far
+ * and off (bytes skipped by a resynchronisation).  Bytes already hashed
+ * are not hashed twice.  Returns 0, -1 (c->read_error set) on error. */
+static int account_bytes(struct capture *c, const uint8_t *buf, uint64_t off, size_t n)
+{
+    uint8_t tmp[65536];
+
+    while (c->hashed_upto < off) {
+        uint64_t want = off - c->hashed_upto;
+        ssize_t r;
+
+        if (want > sizeof tmp)
+            want = sizeof tmp;
+        if (c->md == NULL) {
+            c->hashed_upto = off;
+            break;
+        }
+        r = pread(c->fd, tmp, (size_t)want, (off_t)c->hashed_upto);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            c->read_error = r < 0 ? errno : EIO;
+            return -1;
+        }
+        if (EVP_DigestUpdate(c->md, tmp, (size_t)r) != 1) {
+            c->read_error = EIO;
+            return -1;
+        }
+        c->hashed_upto += (uint64_t)r;
+    }
+    if (off + n > c->hashed_upto) {
+        size_t skip = (size_t)(c->hashed_upto - off);
+
+        if (c->md != NULL && EVP_DigestUpdate(c->md, buf + skip, n - skip) != 1) {
+            c->read_error = EIO;
+            return -1;
+        }
+        c->hashed_upto = off + n;
+    }
+    c->st.file_bytes = c->hashed_upto;
+    return 0;
+}
+
 /* fopencookie read: reads from the file and hashes every byte handed to
- * libpcap.  Returns bytes read, 0 at EOF, -1 on error. */
+ * libpcap.  After a resynchronisation the stream is the saved global
+ * header followed by the file from c->stream_base, read with pread.
+ * Returns bytes read, 0 at EOF, -1 on error. */
 static ssize_t cookie_read(void *cookie, char *buf, size_t size)
 {
     struct capture *c = cookie;
+    uint64_t off;
     ssize_t n;
 
     if (c->fd < 0)
         return 0;
+    if (c->resynced && c->stream_pos < PCAP_GHDR_LEN) {
+        size_t k = PCAP_GHDR_LEN - (size_t)c->stream_pos;
+
+        if (k > size)
+            k = size;
+        memcpy(buf, c->ghdr + c->stream_pos, k);
+        c->stream_pos += k;
+        return (ssize_t)k;
+    }
+    off = c->resynced ? c->stream_base + (c->stream_pos - PCAP_GHDR_LEN) : c->stream_pos;
     do
-        n = read(c->fd, buf, size);
+        n = c->resynced ? pread(c->fd, buf, size, (off_t)off) : read(c->fd, buf, size);
     while (n < 0 && errno == EINTR);
     if (n < 0) {
         c->read_error = errno;
@@ -83,20 +164,35 @@ static ssize_t cookie_read(void *cookie, char *buf, size_t size)
     if (n == 0)
         c->eof_seen = 1;
     if (n > 0) {
-        if (c->md != NULL && EVP_DigestUpdate(c->md, buf, (size_t)n) != 1) {
-            c->read_error = EIO;
+        if (account_bytes(c, (const uint8_t *)buf, off, (size_t)n))
             return -1;
-        }
-        c->st.file_bytes += (uint64_t)n;
+        c->stream_pos += (uint64_t)n;
     }
     return n;
 }
 
-/* fopencookie close: closes the file (not stdin). */
+/* fopencookie seek: only tells the position (ftell), which is how the
+ * offset of a corrupt record is found. */
+static int cookie_seek(void *cookie, off64_t *offset, int whence)
+{
+    struct capture *c = cookie;
+
+    if (whence != SEEK_CUR || *offset != 0 || c->stream_pos > (uint64_t)INT64_MAX) {
+        errno = ESPIPE;
+        return -1;
+    }
+    *offset = (off64_t)c->stream_pos;
+    return 0;
+}
+
+/* fopencookie close: closes the file (not stdin, not while the stream is
+ * being replaced after a corrupt record). */
 static int cookie_close(void *cookie)
 {
     struct capture *c = cookie;
 
+    if (c->keep_fd)
+        return 0;
     if (c->fd >= 0 && !c->fd_is_stdin)
         close(c->fd);
     c->fd = -1;
@@ -115,7 +211,10 @@ static int finish_sha(struct capture *c)
     if (c->md == NULL || c->sha[0])
         return 0;
     while (c->fd >= 0) {
-        n = read(c->fd, buf, sizeof buf);
+        if (c->resynced)
+            n = pread(c->fd, buf, sizeof buf, (off_t)c->hashed_upto);
+        else
+            n = read(c->fd, buf, sizeof buf);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
@@ -124,7 +223,8 @@ static int finish_sha(struct capture *c)
             break;
         if (EVP_DigestUpdate(c->md, buf, (size_t)n) != 1)
             return -1;
-        c->st.file_bytes += (uint64_t)n;
+        c->hashed_upto += (uint64_t)n;
+        c->st.file_bytes = c->hashed_upto;
     }
     if (EVP_DigestFinal_ex(c->md, md, &mdlen) != 1 || mdlen * 2 >= sizeof c->sha)
         return -1;
@@ -200,11 +300,45 @@ static int check_link(struct capture *c, const char *what, char *errbuf)
     return 0;
 }
 
+/* Reads a little- or big-endian 32-bit field. */
+static uint32_t get32(const uint8_t *b, int be)
+{
+    if (be)
+        return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+    return (uint32_t)b[3] << 24 | (uint32_t)b[2] << 16 | (uint32_t)b[1] << 8 | b[0];
+}
+
+/* Regular file: keeps its global header if it is a classic pcap one
+ * (micro- or nanosecond, either byte order), for resynchronisation. */
+static void save_global_header(struct capture *c)
+{
+    ssize_t n;
+    uint32_t magic, snap;
+
+    do
+        n = pread(c->fd, c->ghdr, PCAP_GHDR_LEN, 0);
+    while (n < 0 && errno == EINTR);
+    if (n != PCAP_GHDR_LEN)
+        return;
+    magic = get32(c->ghdr, 0);
+    switch (magic) {
+    case 0xa1b2c3d4u: c->ghdr_be = 0; c->ghdr_nsec = 0; break;
+    case 0xa1b23c4du: c->ghdr_be = 0; c->ghdr_nsec = 1; break;
+    case 0xd4c3b2a1u: c->ghdr_be = 1; c->ghdr_nsec = 0; break;
+    case 0x4d3cb2a1u: c->ghdr_be = 1; c->ghdr_nsec = 1; break;
+    default:
+        return;                         /* pcapng, modified pcap, ... */
+    }
+    snap = get32(c->ghdr + 16, c->ghdr_be);
+    c->ghdr_snaplen = (snap == 0 || snap > RESYNC_MAX_LEN) ? RESYNC_MAX_LEN : snap;
+    c->ghdr_ok = 1;
+}
+
 capture_t *capture_open_file(const char *path, const struct cap_config *cfg,
                              char *errbuf)
 {
     static const cookie_io_functions_t io = {
-        .read = cookie_read, .write = NULL, .seek = NULL, .close = cookie_close
+        .read = cookie_read, .write = NULL, .seek = cookie_seek, .close = cookie_close
     };
     char perr[PCAP_ERRBUF_SIZE];
     struct capture *c;
@@ -226,8 +360,11 @@ capture_t *capture_open_file(const char *path, const struct cap_config *cfg,
             return NULL;
         }
     }
-    if (fstat(c->fd, &sb) == 0 && S_ISREG(sb.st_mode))
+    if (fstat(c->fd, &sb) == 0 && S_ISREG(sb.st_mode)) {
         c->file_size = (uint64_t)sb.st_size;
+        if (!c->fd_is_stdin)
+            save_global_header(c);
+    }
     if (!cfg->no_hash && ((c->md = EVP_MD_CTX_new()) == NULL ||
                           EVP_DigestInit_ex(c->md, EVP_sha256(), NULL) != 1)) {
         snprintf(errbuf, CAP_ERRBUF_SIZE, "%s: can not initialise SHA-256", path);
@@ -461,6 +598,149 @@ static void drain_live(struct capture *c)
     }
 }
 
+/* ---- resynchronisation after a corrupt record (regular pcap files) ---- */
+
+/* Whether the 16 bytes at h look like a record header of this file with a
+ * time near ref (any time when !use_ref).  Sets *caplen, *sec. */
+static int rhdr_plausible(const struct capture *c, const uint8_t *h, int use_ref,
+                          uint32_t ref, uint32_t *caplen, uint32_t *sec)
+{
+    uint32_t ts = get32(h, c->ghdr_be), frac = get32(h + 4, c->ghdr_be);
+    uint32_t cl = get32(h + 8, c->ghdr_be), len = get32(h + 12, c->ghdr_be);
+
+    if (frac >= (c->ghdr_nsec ? 1000000000u : 1000000u))
+        return 0;
+    if (cl > c->ghdr_snaplen || cl > len || len > RESYNC_MAX_LEN)
+        return 0;
+    if (use_ref && (ts > ref ? ts - ref : ref - ts) > RESYNC_TS_SLACK)
+        return 0;
+    *caplen = cl;
+    *sec = ts;
+    return 1;
+}
+
+/* pread of exactly n bytes at off; 0 or -1. */
+static int pread_full(int fd, uint8_t *b, size_t n, uint64_t off)
+{
+    while (n > 0) {
+        ssize_t r = pread(fd, b, n, (off_t)off);
+
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
+        b += r;
+        n -= (size_t)r;
+        off += (uint64_t)r;
+    }
+    return 0;
+}
+
+/* Looks after the corrupt record header at file offset bad for the next
+ * offset holding a plausible record header whose record fits in the file
+ * and is followed by another plausible header or by the exact end of the
+ * file.  Looks at most CAP_RESYNC_SCAN_MAX bytes.  0 and *out, or -1. */
+static int find_resync(const struct capture *c, uint64_t bad, uint64_t *out)
+{
+    enum { WIN = 1024 * 1024 };
+    uint64_t end = c->file_size, o = bad + 1, w = 0, wlen = 0;
+    uint8_t *buf;
+    int found = -1;
+
+    if (end - bad > CAP_RESYNC_SCAN_MAX + PCAP_RHDR_LEN)
+        end = bad + CAP_RESYNC_SCAN_MAX + PCAP_RHDR_LEN;
+    buf = malloc(WIN);
+    if (buf == NULL)
+        return -1;
+    for (; o + PCAP_RHDR_LEN <= end; o++) {
+        uint32_t cl, sec, cl2, sec2;
+        uint64_t next;
+        uint8_t nh[PCAP_RHDR_LEN];
+
+        if (o < w || o + PCAP_RHDR_LEN > w + wlen) {
+            w = o;
+            wlen = end - o < WIN ? end - o : WIN;
+            if (pread_full(c->fd, buf, (size_t)wlen, w))
+                break;
+        }
+        if (!rhdr_plausible(c, buf + (o - w), c->have_rec, c->last_sec, &cl, &sec))
+            continue;
+        next = o + PCAP_RHDR_LEN + cl;
+        if (next == c->file_size) {
+            found = 0;
+            break;
+        }
+        if (next + PCAP_RHDR_LEN > c->file_size)
+            continue;
+        if (next + PCAP_RHDR_LEN <= w + wlen)
+            memcpy(nh, buf + (next - w), PCAP_RHDR_LEN);
+        else if (pread_full(c->fd, nh, PCAP_RHDR_LEN, next))
+            continue;
+        if (rhdr_plausible(c, nh, 1, c->have_rec ? c->last_sec : sec, &cl2, &sec2)) {
+            found = 0;
+            break;
+        }
+    }
+    free(buf);
+    if (found == 0)
+        *out = o;
+    return found;
+}
+
+/* After pcap_next_ex failed on a regular pcap file before its end: finds
+ * the next plausible record and replaces c->p by a handle reading the
+ * saved global header then the file from there.  0 when reading can go
+ * on; -1 (nothing changed, or errbuf says why) when not. */
+static int try_resync(struct capture *c, char *errbuf)
+{
+    static const cookie_io_functions_t io = {
+        .read = cookie_read, .write = NULL, .seek = cookie_seek, .close = cookie_close
+    };
+    char perr[PCAP_ERRBUF_SIZE];
+    long pos;
+    uint64_t logical, bad, at;
+    FILE *fp;
+
+    if (c->live || c->fd_is_stdin || !c->ghdr_ok || c->read_error || c->eof_seen ||
+        c->fd < 0 || c->file_size == 0)
+        return -1;
+    pos = ftell(pcap_file(c->p));
+    if (pos < PCAP_GHDR_LEN + PCAP_RHDR_LEN)
+        return -1;
+    logical = (uint64_t)pos - PCAP_RHDR_LEN;    /* start of the bad header */
+    bad = c->resynced ? c->stream_base + (logical - PCAP_GHDR_LEN) : logical;
+    if (bad >= c->file_size || find_resync(c, bad, &at))
+        return -1;
+    /* Drop the old handle, keeping the file open. */
+    c->keep_fd = 1;
+    pcap_close(c->p);
+    c->keep_fd = 0;
+    c->p = NULL;
+    c->resynced = 1;
+    c->stream_base = at;
+    c->stream_pos = 0;
+    c->eof_seen = 0;
+    c->skipped += at - bad;
+    fp = fopencookie(c, "r", io);
+    if (fp == NULL) {
+        snprintf(errbuf, CAP_ERRBUF_SIZE, "resynchronising after a corrupt record: %s",
+                 strerror(errno));
+        return -1;
+    }
+    setvbuf(fp, NULL, _IOFBF, FILE_BUFFER);
+    perr[0] = '\0';
+    c->p = pcap_fopen_offline_with_tstamp_precision(fp, PCAP_TSTAMP_PRECISION_MICRO, perr);
+    if (c->p == NULL) {
+        c->keep_fd = 1;
+        fclose(fp);
+        c->keep_fd = 0;
+        snprintf(errbuf, CAP_ERRBUF_SIZE, "resynchronising after a corrupt record: %s",
+                 c->read_error ? strerror(c->read_error) : perr);
+        return -1;
+    }
+    return 0;
+}
+
 int capture_run(capture_t *c, const struct cap_callbacks *cb, void *arg,
                 char *errbuf)
 {
@@ -486,6 +766,8 @@ int capture_run(capture_t *c, const struct cap_callbacks *cb, void *arg,
         }
         rc = pcap_next_ex(c->p, &h, &data);
         if (rc == 1) {
+            c->have_rec = 1;
+            c->last_sec = (uint32_t)h->ts.tv_sec;
             handle_record(c, h, data);
             if (c->live)
                 c->wall_at_last = wall_now();
@@ -516,6 +798,20 @@ int capture_run(capture_t *c, const struct cap_callbacks *cb, void *arg,
             if (finish_sha(c))
                 c->sha[0] = '\0';
             return 2;
+        }
+        /* A regular pcap file with a corrupt record header: go on from the
+         * next plausible record (the bytes skipped become gaps). */
+        if (!c->live) {
+            char rerr[CAP_ERRBUF_SIZE];
+
+            snprintf(rerr, sizeof rerr, "%s", pcap_geterr(c->p));
+            if (try_resync(c, errbuf) == 0)
+                continue;
+            if (c->p == NULL) {         /* the reopen failed */
+                cap_flow_end_all(c->ft, CAP_END_EOF);
+                return -1;
+            }
+            snprintf(errbuf, CAP_ERRBUF_SIZE, "%s", rerr);
         }
         if (c->read_error)
             snprintf(errbuf, CAP_ERRBUF_SIZE, "read error: %s", strerror(c->read_error));
@@ -550,6 +846,11 @@ const char *capture_sha256(const capture_t *c)
 uint64_t capture_file_size(const capture_t *c)
 {
     return c->file_size;
+}
+
+uint64_t capture_skipped_bytes(const capture_t *c)
+{
+    return c->skipped;
 }
 
 void capture_close(capture_t *c)

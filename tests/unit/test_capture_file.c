@@ -464,8 +464,140 @@ static void test_huge_record_length(void **st)
     pb_le32(&p, 0xe8d4a510u);
     pb_put(&p, "junk", 4);
     path = write_tmp(&p, ".pcap");
-    run_file(path, -1, err, NULL);
+    run_file(path, -1, err, NULL);              /* nothing plausible follows it */
     assert_true(strlen(err) > 0);
+    unlink(path);
+}
+
+/* A corrupt record header after a session, followed only by bytes that
+ * hold no plausible record header: -1 as before, the session was seen. */
+static void test_huge_record_no_resync(void **st)
+{
+    static struct pbuf p;
+    char err[CAP_ERRBUF_SIZE];
+    const char *path;
+    capture_t *c;
+    struct rec *r;
+    int i;
+
+    (void)st;
+    session_pcap(&p);
+    pb_le32(&p, 1700000100u);
+    pb_le32(&p, 0);
+    pb_le32(&p, 0xfffffff0u);
+    pb_le32(&p, 0xfffffff0u);
+    for (i = 0; i < 1000; i++)
+        pb_le32(&p, 0xdeadbeefu);
+    path = write_tmp(&p, ".pcap");
+    r = run_file(path, -1, err, &c);
+    assert_non_null(strstr(err, "length"));
+    assert_int_equal(capture_skipped_bytes(c), 0);
+    check_session(r);
+    capture_close(c);
+    unlink(path);
+}
+
+/* Session k (1-based) of the three-session file: client port 40000 + k,
+ * times 1700000000 + 100 k + i. */
+static void session_records(struct pbuf *p, int k)
+{
+    size_t i;
+
+    for (i = 0; i < NSESSION; i++) {
+        uint8_t b[200];
+        size_t n = eth_tcp(b, SESSION[i].dir, (uint16_t)(40000 + k), SESSION[i].flags,
+                           SESSION[i].seq, SESSION[i].ack, SESSION[i].data);
+
+        pcap_record(p, 1700000000u + 100u * (uint32_t)k + (uint32_t)i, 250000, b, n, n);
+    }
+}
+
+/* A corrupt record header (libpcap: "invalid packet capture length") in
+ * the middle of a regular pcap file: what follows it is still analysed. */
+static void test_resync_after_corrupt_record(void **st)
+{
+    static struct pbuf p;
+    char err[CAP_ERRBUF_SIZE], want[65];
+    const char *path;
+    capture_t *c;
+    struct rec *r;
+    struct cap_stats s;
+    size_t mid, len4;
+    int k;
+
+    (void)st;
+    p.n = 0;
+    pcap_header(&p, 1);
+    session_records(&p, 1);
+    mid = p.n;
+    session_records(&p, 2);
+    /* Find the middle record (index 4: "EHLO a") of session 2. */
+    for (k = 0; k < 4; k++) {
+        uint32_t cl = (uint32_t)p.b[mid + 8] | (uint32_t)p.b[mid + 9] << 8;
+
+        mid += 16 + cl;
+    }
+    len4 = (size_t)p.b[mid + 8] | (size_t)p.b[mid + 9] << 8;
+    p.b[mid + 8] = 0x10; p.b[mid + 9] = 0xa5; p.b[mid + 10] = 0xd4; p.b[mid + 11] = 0xe8;
+    session_records(&p, 3);
+    path = write_tmp(&p, ".pcap");
+    r = run_file(path, 0, err, &c);
+    assert_string_equal(err, "");
+    assert_int_equal(capture_skipped_bytes(c), 16 + len4);
+    assert_int_equal(r->starts, 3);
+    assert_int_equal(r->ends, 3);
+    assert_int_equal(r->fi[2].side[0].port, 40003);
+    assert_int_equal(r->reason[0], CAP_END_FIN);
+    assert_int_equal(r->reason[2], CAP_END_FIN);   /* session 3 complete */
+    assert_string_equal(r->out[0], "EHLO a\r\nQUIT\r\n<gap 8>QUIT\r\nEHLO a\r\nQUIT\r\n");
+    assert_string_equal(r->out[1], "220 mx\r\n250 ok\r\n221 bye\r\n"
+                                   "220 mx\r\n250 ok\r\n221 bye\r\n"
+                                   "220 mx\r\n250 ok\r\n221 bye\r\n");
+    capture_stats(c, &s);
+    assert_int_equal(s.packets, 3 * NSESSION - 1);
+    assert_int_equal(s.file_bytes, p.n);
+    sha256sum_of(path, want);
+    assert_string_equal(capture_sha256(c), want);  /* skipped bytes hashed too */
+    capture_close(c);
+    unlink(path);
+}
+
+/* The same, with the corrupt record followed by 600 KB of zeros (more
+ * than stdio's buffer): the skipped bytes are read back for the hash. */
+static void test_resync_far(void **st)
+{
+    static struct pbuf p;
+    static uint8_t zeros[600 * 1024];
+    char err[CAP_ERRBUF_SIZE], want[65];
+    const char *path;
+    capture_t *c;
+    struct rec *r;
+    FILE *f;
+
+    (void)st;
+    p.n = 0;
+    pcap_header(&p, 1);
+    session_records(&p, 1);
+    pb_le32(&p, 1700000150u);
+    pb_le32(&p, 0);
+    pb_le32(&p, 0xe8d4a510u);
+    pb_le32(&p, 0xe8d4a510u);
+    path = write_tmp(&p, ".pcap");
+    p.n = 0;
+    session_records(&p, 3);
+    f = fopen(path, "ab");
+    assert_non_null(f);
+    assert_int_equal(fwrite(zeros, 1, sizeof zeros, f), sizeof zeros);
+    assert_int_equal(fwrite(p.b, 1, p.n, f), p.n);
+    assert_int_equal(fclose(f), 0);
+    r = run_file(path, 0, err, &c);
+    assert_int_equal(capture_skipped_bytes(c), 16 + sizeof zeros);
+    assert_int_equal(r->starts, 2);
+    assert_int_equal(r->ends, 2);
+    assert_int_equal(r->reason[1], CAP_END_FIN);
+    sha256sum_of(path, want);
+    assert_string_equal(capture_sha256(c), want);
+    capture_close(c);
     unlink(path);
 }
 
@@ -724,6 +856,9 @@ int main(void)
         cmocka_unit_test(test_empty_pcap),
         cmocka_unit_test(test_truncated_mid_record),
         cmocka_unit_test(test_huge_record_length),
+        cmocka_unit_test(test_huge_record_no_resync),
+        cmocka_unit_test(test_resync_after_corrupt_record),
+        cmocka_unit_test(test_resync_far),
         cmocka_unit_test(test_open_errors),
         cmocka_unit_test(test_stdin),
         cmocka_unit_test(test_break),
