@@ -241,10 +241,15 @@ static void sink_session(void *arg, const struct mt_session *s)
         return;
     struct store_endpoints ep;
     fill_endpoints(g, s->client_side, &ep);
-    if (store_session_end(g->pl->st, g->sid, &ep, s) < 0)
+    if (store_session_end(g->pl->st, g->sid, &ep, s) < 0) {
         store_failed(g->pl);
-    else
+    } else {
         ev_session(g->pl->ev, g->pl->capture_id, g->sid, &ep, s);
+        /* what only the history of this server and client can show:
+         * plaintext retries, STARTTLS disappearing, a new certificate */
+        if (store_crosscheck(g->pl->st, g->sid, &ep, s, sink_finding, g) < 0)
+            store_failed(g->pl);
+    }
     g->pl->tot.sessions++;
     if ((unsigned)s->protection <= MT_PROT_IMPLICIT_TLS)
         g->pl->tot.by_prot[s->protection]++;

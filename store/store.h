@@ -32,7 +32,21 @@
  *            not_after, key_type, key_bits, sig_alg, self_signed,
  *            first_seen, last_seen)                             (v2)
  *   session_chain(session_id, depth, cert_id)                   (v2)
- * A version 1 file is migrated in place when opened read-write.
+ *   server_baseline(server_ip, server_port, host, ...)          (v3)
+ *   retry_pairs(retry_session_id, failed_session_id, kind)      (v3)
+ * An older file (version 1 or 2) is migrated in place when opened
+ * read-write.
+ *
+ * Write path: store_session_begin only reserves the session's id; the
+ * session's messages and findings are kept in memory (bounded, see
+ * STORE_PENDING_*) and written together with its row by store_session_end,
+ * so a short session costs one INSERT per row and no UPDATE.  A session
+ * still open when the batch is committed stays in memory; store_flush,
+ * store_capture_finish and store_close write every open session as a
+ * row with complete = 0 (and its messages and findings), after which its
+ * end is an UPDATE as before.  Ids are handed out in order and never
+ * collide with another process writing the same file (the highest id
+ * handed out is always in the file when a batch is committed).
  */
 #ifndef MAILTAP_STORE_H
 #define MAILTAP_STORE_H
@@ -41,7 +55,7 @@
 #include <stdint.h>
 #include "dissect/record.h"
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 #define STORE_ERRBUF_SIZE 512
 
 typedef struct store store_t;
@@ -94,7 +108,9 @@ int store_capture_set_sha256(store_t *s, int64_t id, const char *sha256);
 int store_capture_finish(store_t *s, int64_t id, const struct store_capture_stats *st,
                          const char *status);
 
-/* Inserts a session row (complete = 0) and returns its id, or -1. */
+/* Hands out the id of a new session, usable at once by store_message and
+ * store_finding; its row is written by store_session_end (or earlier, with
+ * complete = 0: see "Write path" above).  Returns the id, or -1. */
 int64_t store_session_begin(store_t *s, int64_t capture_id,
                             const struct store_endpoints *ep, double start_ts);
 /* Writes every column of the finished session (complete = 1) and, when
@@ -103,14 +119,80 @@ int64_t store_session_begin(store_t *s, int64_t capture_id,
  * sessions.cert_id = the leaf.  Certificate fields are never redacted. */
 int store_session_end(store_t *s, int64_t session_id,
                       const struct store_endpoints *ep, const struct mt_session *ms);
-/* Inserts a message with its recipients. */
+/* Inserts a message with its recipients (kept with the session until its
+ * row is written, when that is not yet the case). */
 int store_message(store_t *s, int64_t session_id, const struct mt_message *m);
-/* Inserts a finding; message_id is looked up from (session_id, msg_seq)
- * when msg_seq != 0. */
+/* Inserts a finding (likewise); message_id is looked up from (session_id,
+ * msg_seq) when msg_seq != 0. */
 int store_finding(store_t *s, int64_t session_id, const struct mt_finding *f);
 
-/* Commits the current batch now (e.g. on a timer in live capture). */
+/* Commits the current batch now (e.g. on a timer in live capture); open
+ * sessions are written (complete = 0) so that they are visible. */
 int store_flush(store_t *s);
+
+/* ---- cross-connection detections (schema v3) -------------------------- */
+
+/* A cleartext connection that carries mail this many seconds (packet time,
+ * between the two connections' starts) after a failed, refused or reset
+ * STARTTLS between the same client IP and server IP:port is a retry. */
+#ifndef STORE_RETRY_WINDOW
+#define STORE_RETRY_WINDOW 120.0
+#endif
+/* Observations a server's baseline needs (STARTTLS offered, a leaf
+ * certificate seen) before a change against it is reported; also the
+ * sightings a new certificate needs to replace the baseline one. */
+#ifndef STORE_BASELINE_MIN_OBS
+#define STORE_BASELINE_MIN_OBS 3
+#endif
+/* Consecutive EHLO replies without STARTTLS (after the baseline offered
+ * it) before starttls_capability_disappeared is reported, once per run of
+ * such replies. */
+#ifndef STORE_DISAPPEAR_STREAK
+#define STORE_DISAPPEAR_STREAK 2
+#endif
+/* Bytes of messages and findings kept in memory for sessions not yet
+ * written, over all sessions and per session.  Past either, the session
+ * is written at once (complete = 0) and the rest goes straight to disk. */
+#ifndef STORE_PENDING_MAX_BYTES
+#define STORE_PENDING_MAX_BYTES (4u * 1024u * 1024u)
+#endif
+#ifndef STORE_PENDING_SESSION_MAX
+#define STORE_PENDING_SESSION_MAX (64u * 1024u)
+#endif
+
+/*
+ * Cross-connection checks of one stored session; call it right after a
+ * successful store_session_end(s, session_id, ep, ms) with the same
+ * arguments.  It reads and updates the server baselines and may call
+ * emit(arg, f) for each finding (f is borrowed for the call; the caller
+ * stores it with store_finding(s, session_id, f) and counts it):
+ *   plaintext_retry_after_tls_failure (high), starttls_then_reset (high):
+ *     this session is a cleartext connection carrying mail and another,
+ *     started at most STORE_RETRY_WINDOW seconds before it between the same
+ *     client IP and server IP:port, had its STARTTLS refused, its handshake
+ *     fail, or was reset after STARTTLS; at most one per retry session.
+ *     When the failed session is stored after its retry (capture order,
+ *     another file), the finding goes to the failed session instead.
+ *   starttls_capability_disappeared (high; critical with a
+ *     starttls_token_masked or ehlo_rejected_helo_fallback finding in this
+ *     session): per server (IP, port, greeting host name), STARTTLS offered
+ *     in at least STORE_BASELINE_MIN_OBS EHLO replies, then absent from
+ *     STORE_DISAPPEAR_STREAK consecutive ones (once per such run).
+ *   cert_changed_vs_baseline (medium; high on submission: port 587/465 or
+ *     AUTH used): a leaf certificate other than the one the server showed at
+ *     least STORE_BASELINE_MIN_OBS times, from another issuer (organisation,
+ *     O=, when both names have one; a renewal by the same issuer is not
+ *     reported), once per new leaf; a new leaf seen that often, and more
+ *     recently, becomes the baseline.
+ * Packet times order the observations: a session that started more than
+ * CAP_IDLE_TIMEOUT_DEFAULT seconds before the latest one the baseline has
+ * seen (an older capture analysed later) updates its counts but raises
+ * nothing.  Baselines changed in a batch are written when it is committed.
+ * Returns the number of findings emitted, or -1 with the error set.
+ */
+int store_crosscheck(store_t *s, int64_t session_id, const struct store_endpoints *ep,
+                     const struct mt_session *ms,
+                     void (*emit)(void *arg, const struct mt_finding *f), void *arg);
 
 /* Last error text (valid until the next call). */
 const char *store_errmsg(const store_t *s);

@@ -433,8 +433,17 @@ row "sigkill ($trial trials)" "fin:$finished" - -
 if [ "$quick" != 1 ]; then
     db=$dbd/int.db; rm -f "$db"*
     for sig in INT TERM; do
+        _before=$(q "$db" 'SELECT ifnull(max(id), 0) FROM captures' 2>/dev/null); _before=${_before:-0}
         "$m" analyze -q -d "$db" "$g/many.pcap" >/dev/null 2>"$tmp/int.err" &
-        bgpid=$!; sleep 0.8; kill -"$sig" "$bgpid"; wait "$bgpid"; rc=$?; bgpid=""
+        bgpid=$!
+        # signal as soon as the analysis has begun (its capture row is
+        # committed first), not after a fixed delay: a fast run would be over
+        _i=0
+        while [ $_i -lt 500 ] && kill -0 "$bgpid" 2>/dev/null &&
+              [ "$(q "$db" 'SELECT ifnull(max(id), 0) FROM captures' 2>/dev/null)" = "$_before" ]; do
+            sleep 0.01; _i=$((_i + 1))
+        done
+        kill -"$sig" "$bgpid"; wait "$bgpid"; rc=$?; bgpid=""
         sane int "SIG$sig during analyze" &&
             { [ "$rc" = 1 ] && grep -q interrupted "$tmp/int.err" && ok || bad "SIG$sig: exit $rc: $(cat "$tmp/int.err")"; }
         expect int "SIG$sig leaves the capture interrupted" "SELECT group_concat(status) FROM captures" interrupted

@@ -23,6 +23,7 @@
 
 extern const char mt_store_schema_v1[];   /* store/schema.c */
 extern const char mt_store_schema_v2[];
+extern const char mt_store_schema_v3[];
 
 #define T0 1714557600.0   /* 2024-05-01T10:00:00Z */
 
@@ -188,10 +189,12 @@ static void test_open_create(void **state)
     q_text(db, "PRAGMA journal_mode", mode, sizeof mode);
     assert_string_equal(mode, "wal");
     assert_int_equal(q_int(db, "PRAGMA foreign_keys"), 1);
-    assert_int_equal(q_int(db, "SELECT count(*) FROM sqlite_schema WHERE type = 'table'"), 7);
-    /* 11 of ours, and the automatic ones of certificates.sha256 UNIQUE and
-     * the session_chain primary key */
-    assert_int_equal(q_int(db, "SELECT count(*) FROM sqlite_schema WHERE type = 'index'"), 13);
+    assert_int_equal(q_int(db, "SELECT count(*) FROM sqlite_schema WHERE type = 'table'"), 9);
+    /* 12 of ours (4 partial), and the automatic ones of certificates.sha256
+     * UNIQUE and the session_chain primary key */
+    assert_int_equal(q_int(db, "SELECT count(*) FROM sqlite_schema WHERE type = 'index'"), 14);
+    assert_int_equal(q_int(db, "SELECT count(*) FROM sqlite_schema WHERE type = 'index'"
+                               " AND sql LIKE '% WHERE %'"), 4);
     assert_non_null(store_lib_version());
     assert_string_equal(store_lib_version(), sqlite3_libversion());
     assert_int_equal(store_close(s, err), 0);
@@ -229,6 +232,11 @@ static void test_columns(void **state)
         { "certificates", "id,sha256,subject,issuer,sans,not_before,not_after,key_type,"
                           "key_bits,sig_alg,self_signed,first_seen,last_seen" },
         { "session_chain", "session_id,depth,cert_id" },
+        { "server_baseline", "server_ip,server_port,host,starttls_seen_count,no_starttls_count,"
+                             "no_starttls_streak,streak_reported,last_starttls_ts,last_seen_ts,"
+                             "keywords,cert_sha256,cert_issuer,cert_seen_count,cert_last_ts,"
+                             "cand_sha256,cand_issuer,cand_seen_count,cand_last_ts" },
+        { "retry_pairs", "retry_session_id,failed_session_id,kind" },
     };
     char err[STORE_ERRBUF_SIZE];
     store_t *s = open_rw("c.db");
@@ -278,7 +286,7 @@ static void test_check_constraints(void **state)
     assert_int_equal(store_close(s, err), 0);
 }
 
-/* store/schema.sql and the embedded copy (step 1 then step 2) are the
+/* store/schema.sql and the embedded copy (steps 1, 2, 3 in order) are the
  * same text. */
 static void test_schema_file_matches(void **state)
 {
@@ -290,10 +298,11 @@ static void test_schema_file_matches(void **state)
         char *b = slurp(paths[i], &n);
         if (!b)
             continue;
-        size_t n1 = strlen(mt_store_schema_v1);
-        assert_true(n == n1 + strlen(mt_store_schema_v2));
+        size_t n1 = strlen(mt_store_schema_v1), n2 = strlen(mt_store_schema_v2);
+        assert_true(n == n1 + n2 + strlen(mt_store_schema_v3));
         assert_int_equal(memcmp(b, mt_store_schema_v1, n1), 0);
-        assert_string_equal(b + n1, mt_store_schema_v2);
+        assert_int_equal(memcmp(b + n1, mt_store_schema_v2, n2), 0);
+        assert_string_equal(b + n1 + n2, mt_store_schema_v3);
         free(b);
         return;
     }
@@ -302,7 +311,7 @@ static void test_schema_file_matches(void **state)
 
 static void test_refuse_newer(void **state)
 {
-    char err[STORE_ERRBUF_SIZE];
+    char err[STORE_ERRBUF_SIZE], want[80];
     store_t *s = open_rw("n.db");
     sqlite3 *db;
     (void)state;
@@ -313,12 +322,14 @@ static void test_refuse_newer(void **state)
     assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
 
+    snprintf(want, sizeof want, "database schema 99 is newer than this mailtap (%d)",
+             STORE_SCHEMA_VERSION);
     s = store_open(tpath("n.db"), STORE_RW, err);
     assert_null(s);
-    assert_string_equal(err, "database schema 99 is newer than this mailtap (2)");
+    assert_string_equal(err, want);
     s = store_open(tpath("n.db"), STORE_RO, err);
     assert_null(s);
-    assert_string_equal(err, "database schema 99 is newer than this mailtap (2)");
+    assert_string_equal(err, want);
 
     /* Untouched. */
     assert_int_equal(sqlite3_open(tpath("n.db"), &db), SQLITE_OK);
@@ -454,6 +465,10 @@ static void test_session_message_finding(void **state)
     ep.vlan = 42;
     sid = store_session_begin(s, cap, &ep, T0);
     assert_true(sid > 0);
+    /* the row is written at the end, or by a flush while the session is
+     * open (complete = 0) */
+    assert_int_equal(q_int(db, "SELECT count(*) FROM sessions"), 0);
+    assert_int_equal(store_flush(s), 0);
     assert_int_equal(q_int(db, "SELECT complete FROM sessions"), 0);
     q_text(db, "SELECT protection FROM sessions", buf, sizeof buf);
     assert_string_equal(buf, "indeterminate");
@@ -824,32 +839,171 @@ static void test_redaction(void **state)
     }
 }
 
-/* Rows are committed every STORE_BATCH_ROWS, the rest on flush. */
+/* Rows are committed every STORE_BATCH_ROWS, the rest on flush.  A
+ * finished session is one row; a session still open is written
+ * (complete = 0) by a flush or a close, not by a batch commit. */
 static void test_batching(void **state)
 {
-    char err[STORE_ERRBUF_SIZE];
+    char err[STORE_ERRBUF_SIZE], sql[128];
     store_t *s = open_rw("b.db");
     sqlite3 *other;
     struct store_endpoints ep;
-    int64_t cap;
+    struct mt_session ms;
+    int64_t cap, open1, sid;
     long long seen;
     (void)state;
 
     assert_non_null(s);
     assert_int_equal(store_capture_begin(s, "b", "file", "", &cap), 0);
     fill_endpoints(&ep, "192.0.2.1", 1, "192.0.2.2", 25);
+    memset(&ms, 0, sizeof ms);
+    ms.start_ts = T0;
+    ms.end_ts = T0 + 1;
     assert_int_equal(sqlite3_open(tpath("b.db"), &other), SQLITE_OK);
-    for (unsigned i = 0; i < STORE_BATCH_ROWS + 10; i++)
-        assert_true(store_session_begin(s, cap, &ep, T0 + i) > 0);
+    open1 = store_session_begin(s, cap, &ep, T0);
+    assert_true(open1 > 0);
+    for (unsigned i = 0; i < STORE_BATCH_ROWS + 10; i++) {
+        sid = store_session_begin(s, cap, &ep, T0 + i);
+        assert_true(sid > open1);
+        assert_int_equal(store_session_end(s, sid, &ep, &ms), 0);
+    }
     seen = q_int(other, "SELECT count(*) FROM sessions");
     assert_int_equal(seen, STORE_BATCH_ROWS);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM sessions WHERE id = %lld", (long long)open1);
+    assert_int_equal(q_int(other, sql), 0);
     assert_int_equal(store_flush(s), 0);
-    assert_int_equal(q_int(other, "SELECT count(*) FROM sessions"), STORE_BATCH_ROWS + 10);
-    /* Close commits what is pending too. */
+    assert_int_equal(q_int(other, "SELECT count(*) FROM sessions"), STORE_BATCH_ROWS + 11);
+    snprintf(sql, sizeof sql, "SELECT complete FROM sessions WHERE id = %lld", (long long)open1);
+    assert_int_equal(q_int(other, sql), 0);
+    /* its end updates the row written by the flush */
+    assert_int_equal(store_session_end(s, open1, &ep, &ms), 0);
+    assert_int_equal(store_flush(s), 0);
+    assert_int_equal(q_int(other, sql), 1);
+    /* Close writes and commits what is pending too. */
     assert_true(store_session_begin(s, cap, &ep, T0) > 0);
     assert_int_equal(store_close(s, err), 0);
-    assert_int_equal(q_int(other, "SELECT count(*) FROM sessions"), STORE_BATCH_ROWS + 11);
+    assert_int_equal(q_int(other, "SELECT count(*) FROM sessions"), STORE_BATCH_ROWS + 12);
+    assert_int_equal(q_int(other, "SELECT count(*) FROM sessions WHERE complete = 0"), 1);
     sqlite3_close(other);
+}
+
+/* Ids handed out to open sessions are never taken by another process
+ * writing the same file: at each commit the highest id handed out is in
+ * the file. */
+static void test_ids_other_writer(void **state)
+{
+    char err[STORE_ERRBUF_SIZE], sql[160];
+    store_t *s = open_rw("w.db");
+    sqlite3 *other;
+    struct store_endpoints ep;
+    struct mt_session ms;
+    struct mt_finding f;
+    int64_t cap, cap2, a, b, c, theirs;
+    (void)state;
+
+    assert_non_null(s);
+    assert_int_equal(store_capture_begin(s, "w", "file", "", &cap), 0);
+    fill_endpoints(&ep, "192.0.2.1", 1, "192.0.2.2", 25);
+    memset(&ms, 0, sizeof ms);
+    ms.start_ts = T0;
+    ms.end_ts = T0 + 1;
+    memset(&f, 0, sizeof f);
+    f.kind = "k";
+    a = store_session_begin(s, cap, &ep, T0);
+    b = store_session_begin(s, cap, &ep, T0 + 1);
+    assert_true(a > 0 && b == a + 1);
+    assert_int_equal(store_finding(s, a, &f), 0);
+    assert_int_equal(store_finding(s, b, &f), 0);
+    /* a commit (here: the next capture's row) writes b, the highest */
+    assert_int_equal(store_capture_begin(s, "w2", "file", "", &cap2), 0);
+    assert_int_equal(sqlite3_open(tpath("w.db"), &other), SQLITE_OK);
+    assert_int_equal(q_int(other, "SELECT count(*) FROM sessions"), 1);
+    assert_int_equal(q_int(other, "SELECT max(id) FROM sessions WHERE complete = 0"), b);
+    snprintf(sql, sizeof sql, "INSERT INTO sessions (capture_id, client_ip, client_port,"
+             " server_ip, server_port, start_ts) VALUES (%lld, 'x', 1, 'y', 25, 0)",
+             (long long)cap2);
+    assert_int_equal(sqlite3_exec(other, sql, NULL, NULL, NULL), SQLITE_OK);
+    theirs = sqlite3_last_insert_rowid(other);
+    assert_true(theirs > b);
+    /* a, still pending, is written under its own id; the next id is above
+     * the other writer's */
+    assert_int_equal(store_session_end(s, a, &ep, &ms), 0);
+    assert_int_equal(store_session_end(s, b, &ep, &ms), 0);
+    c = store_session_begin(s, cap2, &ep, T0 + 2);
+    assert_true(c > theirs);
+    assert_int_equal(store_session_end(s, c, &ep, &ms), 0);
+    assert_int_equal(store_flush(s), 0);
+    assert_int_equal(q_int(other, "SELECT count(*) FROM sessions WHERE complete = 1"), 3);
+    assert_int_equal(q_int(other, "SELECT count(*) FROM findings"), 2);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM findings WHERE session_id IN (%lld, %lld)",
+             (long long)a, (long long)b);
+    assert_int_equal(q_int(other, sql), 2);
+    /* deleting the capture that held the highest ids: an open session of
+     * another capture is written so that its id stays the highest */
+    a = store_session_begin(s, cap, &ep, T0 + 3);
+    assert_int_equal(store_session_end(s, a, &ep, &ms), 0);
+    b = store_session_begin(s, cap2, &ep, T0 + 4);
+    assert_true(b > a);
+    assert_int_equal(store_capture_delete(s, cap), 0);
+    snprintf(sql, sizeof sql, "SELECT max(id) = %lld AND min(complete) = 0 FROM sessions"
+             " WHERE capture_id = %lld", (long long)b, (long long)cap2);
+    assert_int_equal(q_int(other, sql), 1);
+    assert_int_equal(store_session_end(s, b, &ep, &ms), 0);
+    assert_int_equal(store_flush(s), 0);
+    assert_int_equal(q_int(other, "SELECT count(*) FROM sessions WHERE complete = 0"), 1);
+    sqlite3_close(other);
+    assert_int_equal(store_close(s, err), 0);
+}
+
+/* Messages and findings of an open session are kept in memory up to
+ * STORE_PENDING_SESSION_MAX bytes; past it the session is written at once
+ * (complete = 0) and the rest goes straight to disk, in the same order. */
+static void test_pending_limit(void **state)
+{
+    char err[STORE_ERRBUF_SIZE];
+    store_t *s = open_rw("l.db");
+    struct store_endpoints ep;
+    struct mt_session ms;
+    struct mt_message m;
+    struct mt_finding f;
+    int64_t cap, sid;
+    unsigned n = 0;
+    sqlite3 *db;
+    (void)state;
+
+    assert_non_null(s);
+    db = store_db(s);
+    assert_int_equal(store_capture_begin(s, "l", "file", "", &cap), 0);
+    fill_endpoints(&ep, "192.0.2.1", 1, "192.0.2.2", 25);
+    sid = store_session_begin(s, cap, &ep, T0);
+    memset(&m, 0, sizeof m);
+    memset(&f, 0, sizeof f);
+    memset(m.subject, 'S', sizeof m.subject - 1);
+    f.kind = "plaintext_message_body";
+    f.severity = MT_SEV_HIGH;
+    while (q_int(db, "SELECT count(*) FROM sessions") == 0) {
+        assert_true(n < STORE_PENDING_SESSION_MAX / 200);
+        m.seq = ++n;
+        f.msg_seq = n;
+        assert_int_equal(store_message(s, sid, &m), 0);
+        assert_int_equal(store_finding(s, sid, &f), 0);
+    }
+    assert_true(n > 10);
+    for (int i = 0; i < 5; i++) {
+        m.seq = ++n;
+        f.msg_seq = n;
+        assert_int_equal(store_message(s, sid, &m), 0);
+        assert_int_equal(store_finding(s, sid, &f), 0);
+    }
+    fill_session(&ms);
+    assert_int_equal(store_session_end(s, sid, &ep, &ms), 0);
+    assert_int_equal(store_flush(s), 0);
+    assert_int_equal(q_int(db, "SELECT count(*) FROM messages"), n);
+    /* every finding linked to its own message */
+    assert_int_equal(q_int(db, "SELECT count(*) FROM findings f JOIN messages m"
+                               " ON m.id = f.message_id WHERE m.seq = f.rowid"), n);
+    assert_int_equal(q_int(db, "SELECT complete FROM sessions"), 1);
+    assert_int_equal(store_close(s, err), 0);
 }
 
 /* A full disk gives -1 and a clear message; the store stays usable. */
@@ -909,10 +1063,24 @@ static void test_killed_process(void **state)
         int64_t cap;
         if (!cs || store_capture_begin(cs, "k", "file", "kk", &cap) < 0)
             _exit(3);
+        struct mt_session ms;
         fill_endpoints(&ep, "192.0.2.1", 1, "192.0.2.2", 25);
-        for (unsigned i = 0; i < STORE_BATCH_ROWS + 500; i++)
-            if (store_session_begin(cs, cap, &ep, T0 + i) < 0)
+        memset(&ms, 0, sizeof ms);
+        for (unsigned i = 0; i < STORE_BATCH_ROWS + 500; i++) {
+            int64_t sid = store_session_begin(cs, cap, &ep, T0 + i);
+            ms.start_ts = T0 + i;
+            if (sid < 0 || store_session_end(cs, sid, &ep, &ms) < 0)
                 _exit(4);
+        }
+        /* and some still open, with a message each */
+        for (unsigned i = 0; i < 50; i++) {
+            struct mt_message m;
+            int64_t sid = store_session_begin(cs, cap, &ep, T0 + i);
+            memset(&m, 0, sizeof m);
+            m.seq = 1;
+            if (sid < 0 || store_message(cs, sid, &m) < 0)
+                _exit(6);
+        }
         raise(SIGKILL);
         _exit(5);
     }
@@ -988,6 +1156,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hostile_strings, setup, teardown),
         cmocka_unit_test_setup_teardown(test_redaction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batching, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ids_other_writer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pending_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_killed_process, setup, teardown),
         cmocka_unit_test_setup_teardown(test_readonly_file, setup, teardown),

@@ -230,7 +230,7 @@ static void test_migrate_v1(void **state)
     s = open_rw("v1.db");
     assert_non_null(s);
     db = store_db(s);
-    assert_int_equal(q_int(db, "PRAGMA user_version"), 2);
+    assert_int_equal(q_int(db, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
     assert_int_equal(q_int(db, "SELECT count(*) FROM captures"), 1);
     assert_int_equal(q_int(db, "SELECT count(*) FROM sessions"), 3);
     assert_int_equal(q_int(db, "SELECT count(*) FROM messages"), 1);
