@@ -44,6 +44,21 @@ static const uint16_t default_ports[] = { 25, 465, 587 };
  * Points into argv, so it outlives every session. */
 static const char *g_ca_file;
 
+/* --max-flows: connections followed at once (0 = CAP_MAX_FLOWS_DEFAULT). */
+static size_t g_max_flows;
+
+/* Parses --max-flows; returns 0 or -1. */
+static int parse_max_flows(const char *s)
+{
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (errno || *end || end == s || v < 64 || v > 4000000)
+        return -1;
+    g_max_flows = v;
+    return 0;
+}
+
 /* ------------------------------------------------------------------ */
 /* errors                                                              */
 
@@ -551,6 +566,7 @@ static int analyze_one(store_t *st, const char *path, const struct analyze_opts 
     cfg.ports = default_ports;
     cfg.nports = sizeof default_ports / sizeof default_ports[0];
     cfg.all_ports = o->all_ports;
+    cfg.max_flows = g_max_flows;
     cfg.no_hash = !is_stdin;    /* hashed above to find duplicates: once is enough */
     char errbuf[CAP_ERRBUF_SIZE] = "";
     capture_t *cap = capture_open_file(path, &cfg, errbuf);
@@ -657,6 +673,9 @@ static void help_analyze(FILE *out)
           "                        as one JSON line to FILE ('-' = standard output)\n"
           "      --ca-file FILE    trust anchors (PEM) for certificate checks instead of\n"
           "                        the system store\n"
+          "      --max-flows N     connections followed at once (default 16384, about\n"
+          "                        12 KiB each); past it the least recently active one\n"
+          "                        is ended and stored\n"
           "  -q, --quiet           no summary, no progress line\n"
           "  -h, --help            this text\n", out);
 }
@@ -670,6 +689,7 @@ static int cmd_analyze(int argc, char **argv)
         { "force", no_argument, NULL, 'F' },
         { "events", required_argument, NULL, 'E' },
         { "ca-file", required_argument, NULL, 'C' },
+        { "max-flows", required_argument, NULL, 'X' },
         { "quiet", no_argument, NULL, 'q' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
@@ -685,6 +705,10 @@ static int cmd_analyze(int argc, char **argv)
         case 'F': o.force = 1; break;
         case 'E': o.events = optarg; break;
         case 'C': g_ca_file = optarg; break;
+        case 'X':
+            if (parse_max_flows(optarg) < 0)
+                return usage_error(argv[0], "--max-flows needs a number from 64 to 4000000");
+            break;
         case 'q': o.quiet = 1; break;
         case 'h': help_analyze(stdout); return 0;
         default:  return usage_error("analyze", "unknown option or missing argument");
@@ -953,6 +977,7 @@ static void help_capture(FILE *out)
           "      --buffer-mib N      kernel capture buffer in MiB (default 32)\n"
           "      --allow-root        allow parsing packets as root (no -Z, or -Z root)\n"
           "      --ca-file FILE      trust anchors (PEM) for certificate checks\n"
+          "      --max-flows N       connections followed at once (default 16384)\n"
           "  -q, --quiet             no status line, no summary\n"
           "  -h, --help              this text\n"
           "\n"
@@ -973,6 +998,7 @@ static int cmd_capture(int argc, char **argv)
         { "buffer-mib", required_argument, NULL, 'B' },
         { "allow-root", no_argument, NULL, 'R' },
         { "ca-file", required_argument, NULL, 'C' },
+        { "max-flows", required_argument, NULL, 'X' },
         { "quiet", no_argument, NULL, 'q' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
@@ -1009,6 +1035,10 @@ static int cmd_capture(int argc, char **argv)
             break;
         }
         case 'C': g_ca_file = optarg; break;
+        case 'X':
+            if (parse_max_flows(optarg) < 0)
+                return usage_error(argv[0], "--max-flows needs a number from 64 to 4000000");
+            break;
         case 'R': allow_root = 1; break;
         case 'q': quiet = 1; break;
         case 'h': help_capture(stdout); return 0;
@@ -1050,6 +1080,7 @@ static int cmd_capture(int argc, char **argv)
     cfg.ports = default_ports;
     cfg.nports = sizeof default_ports / sizeof default_ports[0];
     cfg.all_ports = all_ports;
+    cfg.max_flows = g_max_flows;
     cfg.buffer_bytes = (size_t)buffer_mib * 1024u * 1024u;
     char errbuf[CAP_ERRBUF_SIZE] = "";
     capture_t *cap = capture_open_live(iface, bpf, &cfg, errbuf);
