@@ -11,6 +11,7 @@ run sh "$here/run_unit.sh" "$@"
 run sh "$here/golden/run.sh" "$mailtap"
 run sh "$here/cli/run.sh" "$mailtap"
 run sh "$here/report/run.sh" "$mailtap"
+run bash "$here/tls/run.sh" "$mailtap"
 run sh "$here/live/run.sh" "$mailtap"
 # resource attacks measure memory and time: full size on the normal build,
 # small versions under the sanitizers (which distort both)
