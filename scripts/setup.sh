@@ -4,7 +4,7 @@
 # something is missing.
 set -eu
 need="build-essential clang pkg-config libpcap-dev libndpi-dev libssl-dev libsqlite3-dev
-sqlite3 libcmocka-dev python3 python3-scapy tcpdump iproute2 openssl swaks tcpreplay time"
+sqlite3 libcmocka-dev python3 python3-scapy tcpdump iproute2 openssl swaks tcpreplay time tshark python3-cryptography"
 missing=""
 for p in $need; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
