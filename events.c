@@ -255,6 +255,9 @@ static void jb_code(ev_writer_t *w, int v)
 }
 
 #define KSTR(w, k, field) (jb_key(w, k), jb_str(w, field, sizeof(field)))
+/* A key and one of our own static names (protection, severity, ...):
+ * plain ASCII, written quoted without escaping. */
+#define KNAME(w, k, name) (jb_key(w, k), jb_raw(w, "\""), jb_raw(w, name), jb_raw(w, "\""))
 
 /* "ip:port", "[ip]:port" for IPv6. */
 static void jb_endpoint(ev_writer_t *w, const char *ip, size_t max, uint16_t port)
@@ -322,10 +325,7 @@ void ev_session(ev_writer_t *w, int64_t capture_id, int64_t session_id,
     jb_endpoint(w, ep->client_ip, sizeof ep->client_ip, ep->client_port);
     jb_key(w, "server");
     jb_endpoint(w, ep->server_ip, sizeof ep->server_ip, ep->server_port);
-    jb_key(w, "protection");
-    jb_raw(w, "\"");
-    jb_raw(w, mt_protection_name(s->protection));
-    jb_raw(w, "\"");
+    KNAME(w, "protection", mt_protection_name(s->protection));
     KSTR(w, "client_ip", ep->client_ip);
     jb_key(w, "client_port");
     jb_u64(w, ep->client_port);
@@ -338,10 +338,7 @@ void ev_session(ev_writer_t *w, int64_t capture_id, int64_t session_id,
     jb_ts(w, s->start_ts);
     jb_key(w, "end_ts");
     jb_ts(w, s->end_ts);
-    jb_key(w, "end_reason");
-    jb_raw(w, "\"");
-    jb_raw(w, mt_end_reason_name(s->end_reason));
-    jb_raw(w, "\"");
+    KNAME(w, "end_reason", mt_end_reason_name(s->end_reason));
     KSTR(w, "confidence", s->confidence);
     jb_key(w, "starttls_offered");
     jb_bool(w, s->starttls_offered);
@@ -416,10 +413,7 @@ void ev_message(ev_writer_t *w, int64_t capture_id, int64_t session_id,
     jb_ts(w, m->ts);
     jb_key(w, "seq");
     jb_u64(w, m->seq);
-    jb_key(w, "method");
-    jb_raw(w, "\"");
-    jb_raw(w, mt_method_name(m->method));
-    jb_raw(w, "\"");
+    KNAME(w, "method", mt_method_name(m->method));
     KSTR(w, "mail_from", m->mail_from);
     jb_key(w, "rcpt_count");
     jb_u64(w, m->rcpt_count);
@@ -461,10 +455,7 @@ void ev_finding(ev_writer_t *w, int64_t capture_id, int64_t session_id,
     jb_ts(w, f->ts);
     jb_key(w, "kind");
     jb_str(w, f->kind && *f->kind ? f->kind : "unknown", 128);
-    jb_key(w, "severity");
-    jb_raw(w, "\"");
-    jb_raw(w, mt_severity_name(f->severity));
-    jb_raw(w, "\"");
+    KNAME(w, "severity", mt_severity_name(f->severity));
     jb_key(w, "message_seq");
     if (f->msg_seq)
         jb_u64(w, f->msg_seq);

@@ -602,24 +602,22 @@ static int analyze_one(store_t *st, const char *path, const struct analyze_opts 
     stats_to_store(&cs, &ss);
     int ret = 0;
     const char *status = "complete";
-    if (rc < 0) {
-        err_line(source, "%s (results up to this point are stored)", errbuf);
-        status = "interrupted";
-        ret = 1;
-    } else if (rc == 2) {
+    if (rc == 2) {              /* the file ends inside a record: the rest is whole */
         fprintf(stderr, "mailtap: %s: cut short in the middle of a packet (%s); "
                 "everything before it is analysed\n", source, errbuf);
         rc = 0;
     }
-    if (rc == 0 && capture_skipped_bytes(cap) > 0)
-        fprintf(stderr, "mailtap: %s: corrupt records: %llu bytes skipped, reading resumed "
-                "at the next valid record (the missing bytes are gaps)\n", source,
-                (unsigned long long)capture_skipped_bytes(cap));
-    if (rc == 2) {
-        /* reported above */
+    if (rc < 0) {
+        err_line(source, "%s (results up to this point are stored)", errbuf);
+        status = "interrupted";
+        ret = 1;
     } else if (rc == 1 || g_stop) {
         status = "interrupted";
         ret = pl.tot.store_errors ? 1 : 3;  /* a database failure was said already */
+    } else if (capture_skipped_bytes(cap) > 0) {
+        fprintf(stderr, "mailtap: %s: corrupt records: %llu bytes skipped, reading resumed "
+                "at the next valid record (the missing bytes are gaps)\n", source,
+                (unsigned long long)capture_skipped_bytes(cap));
     }
     if (is_stdin && rc == 0) {
         const char *h = capture_sha256(cap);
