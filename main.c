@@ -469,6 +469,84 @@ static void print_summary(FILE *out, const char *source, const struct cap_stats 
     fputc('\n', out);
 }
 
+/* Lower-case hex of n bytes into out[2n+1]. */
+static void to_hex(const unsigned char *p, unsigned n, char *out)
+{
+    static const char hx[] = "0123456789abcdef";
+    for (unsigned i = 0; i < n; i++) {
+        out[2 * i] = hx[p[i] >> 4];
+        out[2 * i + 1] = hx[p[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+/*
+ * The probe of a regular file (store.h): SHA-256 of "mailtap-probe-1", the
+ * size as 8 bytes little-endian, the first and the last STORE_PROBE_SPAN
+ * bytes (overlapping in a small file).  Returns 1 with out[65] filled, 0
+ * when path is not a regular file (a pipe: it can be read once only),
+ * -1 on error with why.
+ */
+static int file_probe(const char *path, char out[65], char *why, size_t whysz)
+{
+    static unsigned char buf[STORE_PROBE_SPAN];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat sb;
+    int ret = -1;
+
+    if (fd < 0) {
+        snprintf(why, whysz, "%s", strerror(errno));
+        return -1;
+    }
+    if (fstat(fd, &sb) != 0) {
+        snprintf(why, whysz, "%s", strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        close(fd);
+        return 0;
+    }
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    if (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+        snprintf(why, whysz, "cannot initialise SHA-256");
+        goto out;
+    }
+    unsigned char size_le[8];
+    uint64_t size = (uint64_t)sb.st_size;
+    for (unsigned i = 0; i < 8; i++)
+        size_le[i] = (unsigned char)(size >> (8 * i));
+    EVP_DigestUpdate(md, "mailtap-probe-1", 15);
+    EVP_DigestUpdate(md, size_le, sizeof size_le);
+    uint64_t at[2] = { 0, size > sizeof buf ? size - sizeof buf : 0 };
+    for (unsigned k = 0; k < 2; k++) {
+        size_t want = size - at[k] < sizeof buf ? (size_t)(size - at[k]) : sizeof buf, got = 0;
+        while (got < want) {
+            ssize_t n = pread(fd, buf + got, want - got, (off_t)(at[k] + got));
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0) {
+                snprintf(why, whysz, "%s", n < 0 ? strerror(errno) : "file shrank while read");
+                goto out;
+            }
+            got += (size_t)n;
+        }
+        EVP_DigestUpdate(md, buf, want);
+    }
+    unsigned char dg[32];
+    unsigned int dl = 0;
+    if (EVP_DigestFinal_ex(md, dg, &dl) != 1 || dl != 32) {
+        snprintf(why, whysz, "SHA-256 failed");
+        goto out;
+    }
+    to_hex(dg, 32, out);
+    ret = 1;
+out:
+    EVP_MD_CTX_free(md);
+    close(fd);
+    return ret;
+}
+
 /* Hashes a regular file with SHA-256 (hex into out[65]).  Returns 0 or -1. */
 static int sha256_file(const char *path, char out[65], char *why, size_t whysz)
 {
@@ -498,8 +576,7 @@ static int sha256_file(const char *path, char out[65], char *why, size_t whysz)
         snprintf(why, whysz, "read error");
         return -1;
     }
-    for (unsigned i = 0; i < 32; i++)
-        snprintf(out + 2 * i, 3, "%02x", dg[i]);
+    to_hex(dg, 32, out);
     return 0;
 }
 
@@ -531,30 +608,58 @@ struct analyze_opts {
 /* Analyses one input.  Returns 0, 1 on failure, 3 when interrupted. */
 static int analyze_one(store_t *st, const char *path, const struct analyze_opts *o)
 {
-    char sha[65] = "";
+    char sha[65] = "", probe[65] = "";
     char why[256];
     int is_stdin = strcmp(path, "-") == 0;
     const char *source = is_stdin ? "(stdin)" : path;
 
+    /*
+     * Duplicates (same SHA-256) in one pass over the data: a regular file
+     * whose probe (size, head, tail) no complete capture shares cannot be
+     * one, and is hashed while it is analysed; only a probe match (or a
+     * database from before probes) costs a hashing pass first.  Pipes and
+     * stdin are hashed while read and compared at the end.
+     */
     if (!is_stdin) {
-        if (sha256_file(path, sha, why, sizeof why) < 0) {
+        int pr = file_probe(path, probe, why, sizeof why);
+        if (pr < 0) {
             err_line(path, "%s", why);
             return 1;
         }
-        int64_t old = 0;
-        int complete = 0;
-        int r = store_capture_find(st, sha, &old, &complete);
-        if (r < 0) {
+        int need = pr == 1 ? store_capture_probe_needs_hash(st, probe) : 0;
+        if (need < 0) {
             err_line("database", "%s", store_errmsg(st));
             return 1;
         }
-        if (r == 1) {
-            if (complete && !o->force) {
-                fprintf(stderr, "mailtap: %s: already analysed (capture %lld), skipped; "
-                        "--force replaces it\n", path, (long long)old);
-                return 0;
+        if (need) {
+            if (sha256_file(path, sha, why, sizeof why) < 0) {
+                err_line(path, "%s", why);
+                return 1;
             }
-            if (store_capture_delete(st, old) < 0) {
+            int64_t old = 0;
+            int complete = 0;
+            int r = store_capture_find(st, sha, &old, &complete);
+            if (r < 0) {
+                err_line("database", "%s", store_errmsg(st));
+                return 1;
+            }
+            if (r == 1) {
+                if (complete && !o->force) {
+                    fprintf(stderr, "mailtap: %s: already analysed (capture %lld), skipped; "
+                            "--force replaces it\n", path, (long long)old);
+                    return 0;
+                }
+                if (store_capture_delete(st, old) < 0) {
+                    err_line("database", "%s", store_errmsg(st));
+                    return 1;
+                }
+            }
+        }
+        /* An earlier run over this file that was interrupted is replaced. */
+        int64_t stale = 0;
+        int r;
+        while (pr == 1 && (r = store_capture_probe_stale(st, probe, 0, &stale)) != 0) {
+            if (r < 0 || store_capture_delete(st, stale) < 0) {
                 err_line("database", "%s", store_errmsg(st));
                 return 1;
             }
@@ -567,7 +672,7 @@ static int analyze_one(store_t *st, const char *path, const struct analyze_opts 
     cfg.nports = sizeof default_ports / sizeof default_ports[0];
     cfg.all_ports = o->all_ports;
     cfg.max_flows = g_max_flows;
-    cfg.no_hash = !is_stdin;    /* hashed above to find duplicates: once is enough */
+    cfg.no_hash = sha[0] != 0;  /* hashed above already: once is enough */
     char errbuf[CAP_ERRBUF_SIZE] = "";
     capture_t *cap = capture_open_file(path, &cfg, errbuf);
     if (!cap) {
@@ -585,7 +690,8 @@ static int analyze_one(store_t *st, const char *path, const struct analyze_opts 
     pl.all_ports = o->all_ports;
     pl.ev = o->ev;
     clock_gettime(CLOCK_MONOTONIC, &pl.t0);
-    if (store_capture_begin(st, is_stdin ? "-" : path, "file", sha, &pl.capture_id) < 0) {
+    if (store_capture_begin(st, is_stdin ? "-" : path, "file", sha, &pl.capture_id) < 0
+        || (probe[0] && store_capture_set_probe(st, pl.capture_id, probe) < 0)) {
         err_line("database", "%s", store_errmsg(st));
         capture_close(cap);
         return 1;
@@ -619,14 +725,14 @@ static int analyze_one(store_t *st, const char *path, const struct analyze_opts 
                 "at the next valid record (the missing bytes are gaps)\n", source,
                 (unsigned long long)capture_skipped_bytes(cap));
     }
-    if (is_stdin && rc == 0) {
+    if (!sha[0] && rc == 0) {   /* hashed while read: a duplicate shows now */
         const char *h = capture_sha256(cap);
         int64_t old = 0;
         int complete = 0;
         if (h[0] && store_capture_find(st, h, &old, &complete) == 1 && old != pl.capture_id) {
             if (complete && !o->force) {
-                fprintf(stderr, "mailtap: (stdin): already analysed (capture %lld), "
-                        "results discarded; --force replaces it\n", (long long)old);
+                fprintf(stderr, "mailtap: %s: already analysed (capture %lld), "
+                        "results discarded; --force replaces it\n", source, (long long)old);
                 store_capture_delete(st, pl.capture_id);
                 capture_close(cap);
                 return 0;

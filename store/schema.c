@@ -317,3 +317,15 @@ const char mt_store_schema_v3[] =
     "            AND kw.host = srv.host AND kw.rn = 1\n"
     "LEFT JOIN leaf ON leaf.server_ip = srv.server_ip AND leaf.server_port = srv.server_port\n"
     "              AND leaf.host = srv.host AND leaf.rn = 1;\n";
+
+/* Step 4, version 3 -> 4: the probe that spares a second pass over a file. */
+extern const char mt_store_schema_v4[];
+const char mt_store_schema_v4[] =
+    "\n"
+    "-- step 4: captures.probe (version 4): SHA-256 of a file's size and its\n"
+    "-- first and last 64 KiB.  A file whose probe no complete capture has\n"
+    "-- cannot be one already analysed, so it is hashed while it is read (one\n"
+    "-- pass); captures stored before this step have no probe.\n"
+    "\n"
+    "ALTER TABLE captures ADD COLUMN probe TEXT;\n"
+    "CREATE INDEX idx_captures_probe ON captures(probe) WHERE probe IS NOT NULL;\n";

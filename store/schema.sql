@@ -299,3 +299,11 @@ LEFT JOIN kw ON kw.server_ip = srv.server_ip AND kw.server_port = srv.server_por
             AND kw.host = srv.host AND kw.rn = 1
 LEFT JOIN leaf ON leaf.server_ip = srv.server_ip AND leaf.server_port = srv.server_port
               AND leaf.host = srv.host AND leaf.rn = 1;
+
+-- step 4: captures.probe (version 4): SHA-256 of a file's size and its
+-- first and last 64 KiB.  A file whose probe no complete capture has
+-- cannot be one already analysed, so it is hashed while it is read (one
+-- pass); captures stored before this step have no probe.
+
+ALTER TABLE captures ADD COLUMN probe TEXT;
+CREATE INDEX idx_captures_probe ON captures(probe) WHERE probe IS NOT NULL;

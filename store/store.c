@@ -35,6 +35,7 @@
 extern const char mt_store_schema_v1[];   /* store/schema.c */
 extern const char mt_store_schema_v2[];
 extern const char mt_store_schema_v3[];
+extern const char mt_store_schema_v4[];
 
 /* ---- migrations ------------------------------------------------------- */
 
@@ -54,6 +55,7 @@ static const struct migration migrations[] = {
     { 1, mt_store_schema_v1 },
     { 2, mt_store_schema_v2 },
     { 3, mt_store_schema_v3 },
+    { 4, mt_store_schema_v4 },
 };
 
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
@@ -65,6 +67,9 @@ enum stmt_id {
     ST_CAP_DELETE,
     ST_CAP_BEGIN,
     ST_CAP_SHA,
+    ST_CAP_PROBE,
+    ST_CAP_PROBE_NEED,
+    ST_CAP_PROBE_STALE,
     ST_CAP_FINISH,
     ST_SES_MAXID,
     ST_SES_BEGIN,
@@ -132,6 +137,16 @@ static const char *const stmt_sql[ST_COUNT] = {
         " VALUES (?1, ?2, ?3, 'interrupted', ?4, ?5)",
     [ST_CAP_SHA] =
         "UPDATE captures SET sha256 = ?2 WHERE id = ?1",
+    [ST_CAP_PROBE] =
+        "UPDATE captures SET probe = ?2 WHERE id = ?1",
+    /* A file capture that could be the same file: a complete one with the
+     * same probe, or one stored before probes existed. */
+    [ST_CAP_PROBE_NEED] =
+        "SELECT 1 FROM captures WHERE kind = 'file' AND"
+        " ((probe = ?1 AND status = 'complete') OR probe IS NULL) LIMIT 1",
+    [ST_CAP_PROBE_STALE] =
+        "SELECT id FROM captures WHERE probe = ?1 AND status = 'interrupted'"
+        " AND id <> ?2 ORDER BY id LIMIT 1",
     [ST_CAP_FINISH] =
         "UPDATE captures SET packets = ?2, bytes = ?3, dropped = ?4, ifdropped = ?5,"
         " truncated = ?6, undecodable = ?7, first_ts = ?8, last_ts = ?9, status = ?10"
@@ -1031,6 +1046,64 @@ int store_capture_set_sha256(store_t *s, int64_t id, const char *sha256)
         return -1;
     row_done(s);
     return batch_check(s, 0);
+}
+
+/* Records the probe (size, head and tail of the file; see store.h). */
+int store_capture_set_probe(store_t *s, int64_t id, const char *probe)
+{
+    sqlite3_stmt *q = stmt(s, ST_CAP_PROBE);
+
+    if (!q || tx_open(s) < 0)
+        return -1;
+    sqlite3_bind_int64(q, 1, id);
+    bind_str(q, 2, probe, 65);
+    if (step_write(s, q, "set capture probe") < 0)
+        return -1;
+    row_done(s);
+    return batch_check(s, 0);
+}
+
+/* 1 when the whole file must be hashed before analysis (see store.h). */
+int store_capture_probe_needs_hash(store_t *s, const char *probe)
+{
+    sqlite3_stmt *q = stmt(s, ST_CAP_PROBE_NEED);
+    int rc;
+
+    if (!q)
+        return -1;
+    bind_str(q, 1, probe, 65);
+    rc = sqlite3_step(q);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        db_err(s, "find capture by probe");
+        done(q);
+        return -1;
+    }
+    done(q);
+    return rc == SQLITE_ROW;
+}
+
+/* An interrupted capture with this probe other than except (see store.h). */
+int store_capture_probe_stale(store_t *s, const char *probe, int64_t except, int64_t *id)
+{
+    sqlite3_stmt *q = stmt(s, ST_CAP_PROBE_STALE);
+    int rc;
+
+    if (!q)
+        return -1;
+    if (!probe || !*probe)
+        return 0;
+    bind_str(q, 1, probe, 65);
+    sqlite3_bind_int64(q, 2, except);
+    rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW && id)
+        *id = sqlite3_column_int64(q, 0);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        db_err(s, "find interrupted capture");
+        done(q);
+        return -1;
+    }
+    done(q);
+    return rc == SQLITE_ROW;
 }
 
 /* Fills in counts and status and commits everything pending (sessions

@@ -55,7 +55,7 @@
 #include <stdint.h>
 #include "dissect/record.h"
 
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 #define STORE_ERRBUF_SIZE 512
 
 typedef struct store store_t;
@@ -103,6 +103,25 @@ int store_capture_begin(store_t *s, const char *source, const char *kind,
                         const char *sha256, int64_t *id);
 /* Sets the sha256 of a capture once known (stdin).  Returns 0 or -1. */
 int store_capture_set_sha256(store_t *s, int64_t id, const char *sha256);
+/*
+ * The probe of a file capture: lower-case hex SHA-256 of its size and its
+ * first and last STORE_PROBE_SPAN bytes (computed by the caller).  Equal
+ * files have equal probes, so a file whose probe matches no complete
+ * capture cannot be a duplicate and is hashed while it is analysed (one
+ * pass); only a probe match costs a hashing pass first.
+ */
+#ifndef STORE_PROBE_SPAN
+#define STORE_PROBE_SPAN (64u * 1024u)
+#endif
+int store_capture_set_probe(store_t *s, int64_t id, const char *probe);
+/* 1 when a complete file capture has this probe, or a file capture stored
+ * before probes existed (schema < 4) is there: the file must be hashed
+ * before analysis to tell.  0 when not, -1 on error. */
+int store_capture_probe_needs_hash(store_t *s, const char *probe);
+/* Sets *id to an interrupted capture with this probe, other than except
+ * (an earlier run over the same file that did not finish, to be replaced).
+ * Returns 1, 0 when there is none, -1 on error. */
+int store_capture_probe_stale(store_t *s, const char *probe, int64_t except, int64_t *id);
 /* Fills in the counts and the status ('complete' or 'interrupted') and
  * commits everything pending.  Returns 0 or -1. */
 int store_capture_finish(store_t *s, int64_t id, const struct store_capture_stats *st,

@@ -57,6 +57,40 @@ if [ -n "$sample" ]; then
     "$m" analyze -q -d "$tmp/b.db" - <"$sample" && ok || bad "stdin input failed"
     [ "$(sqlite3 "$tmp/b.db" 'SELECT sha256 FROM captures')" = "$(sha256sum "$sample" | cut -d' ' -f1)" ] && ok || bad "stdin capture sha256 wrong"
     [ "$(sqlite3 "$db" "SELECT status FROM captures")" = complete ] && ok || bad "capture not complete"
+    # one pass: the stored sha256 of a file hashed while read is the file's
+    [ "$(sqlite3 "$db" 'SELECT sha256 FROM captures')" = "$(sha256sum "$sample" | cut -d' ' -f1)" ] && ok || bad "file capture sha256 wrong"
+    [ "$(sqlite3 "$db" 'SELECT length(probe) FROM captures')" = 64 ] && ok || bad "file capture has no probe"
+    # the same bytes through stdin, then a copy under another name: both seen as duplicates
+    expect_rc 0 "$m" analyze -d "$db" - <"$sample"
+    grep -q 'already analysed' "$tmp/err" && ok || bad "stdin duplicate of a file not noticed"
+    cp "$sample" "$tmp/copy.pcap"
+    expect_rc 0 "$m" analyze -d "$db" "$tmp/copy.pcap"
+    grep -q 'already analysed' "$tmp/err" && ok || bad "renamed copy not noticed"
+    [ "$(sqlite3 "$db" 'SELECT count(*) FROM captures')" = 1 ] && ok || bad "duplicates stored: $(sqlite3 "$db" 'SELECT count(*) FROM captures')"
+    # a pipe (read once) is hashed while read and seen as a duplicate at the end
+    if [ -e /dev/fd/0 ]; then
+        cat "$sample" | "$m" analyze -d "$db" /dev/fd/0 >"$tmp/out" 2>"$tmp/err" && ok || bad "pipe input failed: $(cat "$tmp/err")"
+        grep -q 'already analysed' "$tmp/err" && ok || bad "pipe duplicate not noticed"
+    fi
+    # an interrupted run over a file is replaced by the next one
+    sqlite3 "$db" "UPDATE captures SET status = 'interrupted', sha256 = NULL"
+    expect_rc 0 "$m" analyze -q -d "$db" "$sample"
+    [ "$(sqlite3 "$db" "SELECT count(*) || ' ' || max(status) FROM captures")" = "1 complete" ] && ok || bad "interrupted capture not replaced"
+    [ "$(sqlite3 "$db" 'SELECT count(*) FROM sessions')" = "$n1" ] && ok || bad "redo changed the session count"
+    # a file that differs from an analysed one only in the middle (same
+    # size, head and tail: same probe) is hashed first and not a duplicate
+    /usr/bin/python3 - "$sample" "$tmp/big.pcap" "$tmp/mid.pcap" <<'PY'
+import sys
+b = open(sys.argv[1], 'rb').read()
+big = b[:24] + b[24:] * (3 * 65536 // max(1, len(b) - 24) + 1)
+open(sys.argv[2], 'wb').write(big)
+mid = bytearray(big)
+mid[len(mid) // 2] ^= 0x01
+open(sys.argv[3], 'wb').write(mid)
+PY
+    expect_rc 0 "$m" analyze -q -d "$tmp/p.db" "$tmp/big.pcap"
+    expect_rc 0 "$m" analyze -q -d "$tmp/p.db" "$tmp/mid.pcap"
+    [ "$(sqlite3 "$tmp/p.db" 'SELECT count(DISTINCT probe) || count(DISTINCT sha256) || count(*) FROM captures')" = 122 ] && ok || bad "a different file with the same probe: $(sqlite3 "$tmp/p.db" 'SELECT probe, sha256 FROM captures')"
     [ "$(sqlite3 "$db" 'PRAGMA user_version')" -ge 1 ] && ok || bad "schema not versioned"
     # listings parse
     expect_rc 0 "$m" sessions -d "$db" --format json

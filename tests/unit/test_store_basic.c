@@ -24,6 +24,7 @@
 extern const char mt_store_schema_v1[];   /* store/schema.c */
 extern const char mt_store_schema_v2[];
 extern const char mt_store_schema_v3[];
+extern const char mt_store_schema_v4[];
 
 #define T0 1714557600.0   /* 2024-05-01T10:00:00Z */
 
@@ -190,11 +191,11 @@ static void test_open_create(void **state)
     assert_string_equal(mode, "wal");
     assert_int_equal(q_int(db, "PRAGMA foreign_keys"), 1);
     assert_int_equal(q_int(db, "SELECT count(*) FROM sqlite_schema WHERE type = 'table'"), 9);
-    /* 12 of ours (4 partial), and the automatic ones of certificates.sha256
+    /* 13 of ours (5 partial), and the automatic ones of certificates.sha256
      * UNIQUE and the session_chain primary key */
-    assert_int_equal(q_int(db, "SELECT count(*) FROM sqlite_schema WHERE type = 'index'"), 14);
+    assert_int_equal(q_int(db, "SELECT count(*) FROM sqlite_schema WHERE type = 'index'"), 15);
     assert_int_equal(q_int(db, "SELECT count(*) FROM sqlite_schema WHERE type = 'index'"
-                               " AND sql LIKE '% WHERE %'"), 4);
+                               " AND sql LIKE '% WHERE %'"), 5);
     assert_non_null(store_lib_version());
     assert_string_equal(store_lib_version(), sqlite3_libversion());
     assert_int_equal(store_close(s, err), 0);
@@ -216,7 +217,7 @@ static void test_columns(void **state)
 {
     static const struct { const char *table, *cols; } want[] = {
         { "captures", "id,source,kind,sha256,packets,bytes,first_ts,last_ts,dropped,ifdropped,"
-                      "truncated,undecodable,status,mailtap_version,analysed_at" },
+                      "truncated,undecodable,status,mailtap_version,analysed_at,probe" },
         { "sessions", "id,capture_id,client_ip,client_port,server_ip,server_port,vlan,start_ts,"
                       "end_ts,end_reason,protection,confidence,starttls_offered,"
                       "starttls_requested,starttls_reply,banner,helo,helo_verb,ehlo_keywords,"
@@ -286,7 +287,7 @@ static void test_check_constraints(void **state)
     assert_int_equal(store_close(s, err), 0);
 }
 
-/* store/schema.sql and the embedded copy (steps 1, 2, 3 in order) are the
+/* store/schema.sql and the embedded copy (steps 1 to 4 in order) are the
  * same text. */
 static void test_schema_file_matches(void **state)
 {
@@ -299,10 +300,12 @@ static void test_schema_file_matches(void **state)
         if (!b)
             continue;
         size_t n1 = strlen(mt_store_schema_v1), n2 = strlen(mt_store_schema_v2);
-        assert_true(n == n1 + n2 + strlen(mt_store_schema_v3));
+        size_t n3 = strlen(mt_store_schema_v3);
+        assert_true(n == n1 + n2 + n3 + strlen(mt_store_schema_v4));
         assert_int_equal(memcmp(b, mt_store_schema_v1, n1), 0);
         assert_int_equal(memcmp(b + n1, mt_store_schema_v2, n2), 0);
-        assert_string_equal(b + n1 + n2, mt_store_schema_v3);
+        assert_int_equal(memcmp(b + n1 + n2, mt_store_schema_v3, n3), 0);
+        assert_string_equal(b + n1 + n2 + n3, mt_store_schema_v4);
         free(b);
         return;
     }
@@ -393,6 +396,44 @@ static void test_ro_writes_fail(void **state)
     assert_int_equal(store_session_begin(s, 1, &ep, T0), -1);
     assert_int_equal(store_flush(s), 0);
     assert_int_equal(store_close(s, err), 0);
+}
+
+/* Probes: a file needs a hashing pass first only when a complete file
+ * capture shares its probe or one has none (stored before version 4);
+ * an interrupted one with the probe is found to be replaced. */
+static void test_capture_probe(void **state)
+{
+    store_t *s = open_rw("probe.db");
+    int64_t a = 0, b = 0, live = 0, stale = -1;
+    (void)state;
+
+    assert_non_null(s);
+    assert_int_equal(store_capture_probe_needs_hash(s, "p1"), 0);
+    assert_int_equal(store_capture_probe_stale(s, "p1", 0, &stale), 0);
+    /* a live capture has no probe and never forces a hash */
+    assert_int_equal(store_capture_begin(s, "eth0", "live", "", &live), 0);
+    assert_int_equal(store_capture_probe_needs_hash(s, "p1"), 0);
+
+    assert_int_equal(store_capture_begin(s, "a.pcap", "file", "", &a), 0);
+    assert_int_equal(store_capture_set_probe(s, a, "p1"), 0);
+    /* running (interrupted): not a duplicate yet, but stale for others */
+    assert_int_equal(store_capture_probe_needs_hash(s, "p1"), 0);
+    assert_int_equal(store_capture_probe_stale(s, "p1", 0, &stale), 1);
+    assert_int_equal(stale, a);
+    assert_int_equal(store_capture_probe_stale(s, "p1", a, &stale), 0);
+    assert_int_equal(store_capture_probe_stale(s, "p2", 0, &stale), 0);
+
+    assert_int_equal(store_capture_finish(s, a, NULL, "complete"), 0);
+    assert_int_equal(store_capture_probe_needs_hash(s, "p1"), 1);
+    assert_int_equal(store_capture_probe_needs_hash(s, "p2"), 0);
+    assert_int_equal(store_capture_probe_stale(s, "p1", 0, &stale), 0);
+
+    /* a file capture without a probe (older version, or a pipe) */
+    assert_int_equal(store_capture_begin(s, "b.pcap", "file", "", &b), 0);
+    assert_int_equal(store_capture_probe_needs_hash(s, "p2"), 1);
+    assert_int_equal(store_capture_set_probe(s, b, "p3"), 0);
+    assert_int_equal(store_capture_probe_needs_hash(s, "p2"), 0);
+    assert_int_equal(store_close(s, NULL), 0);
 }
 
 static void test_capture_lifecycle(void **state)
@@ -1150,6 +1191,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ro_missing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ro_writes_fail, setup, teardown),
         cmocka_unit_test_setup_teardown(test_capture_lifecycle, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_capture_probe, setup, teardown),
         cmocka_unit_test_setup_teardown(test_session_message_finding, setup, teardown),
         cmocka_unit_test_setup_teardown(test_empty_is_null, setup, teardown),
         cmocka_unit_test_setup_teardown(test_capture_delete_cascades, setup, teardown),
