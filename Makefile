@@ -49,9 +49,9 @@ MAILTAP_BIN = mailtap
 endif
 
 CPPFLAGS += -I. -D_GNU_SOURCE
-CFLAGS  += -std=c11 $(OPT) $(WARN) $(HARDEN) $(SANFL) $(PKG_CFLAGS) -MMD -MP
+CFLAGS  += -std=c11 -pthread $(OPT) $(WARN) $(HARDEN) $(SANFL) $(PKG_CFLAGS) -MMD -MP
 LDFLAGS += -pie -Wl,-z,relro,-z,now $(SANFL)
-LDLIBS  += $(PKG_LIBS) -lm
+LDLIBS  += $(PKG_LIBS) -lm -pthread
 
 .DEFAULT_GOAL := all
 MODULES = capture dissect store reports
