@@ -3,7 +3,8 @@
  *
  * usage: runstat OUTFILE CMD [ARG...]
  * The command's stdout and stderr are left alone; OUTFILE receives one line
- * "SECONDS MAXRSS_KIB EXIT" (EXIT is the exit status, or 128+signal).
+ * "SECONDS MAXRSS_KIB EXIT CPU_SECONDS" (EXIT is the exit status, or
+ * 128+signal; CPU_SECONDS is user + system time of all its threads).
  * Peak RSS is ru_maxrss of the child (wait4), i.e. the command itself, not
  * this wrapper.
  */
@@ -48,7 +49,9 @@ int main(int argc, char **argv)
         perror(argv[1]);
         return 1;
     }
-    fprintf(f, "%.3f %ld %d\n", secs, ru.ru_maxrss, code);
+    double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6
+               + (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+    fprintf(f, "%.3f %ld %d %.3f\n", secs, ru.ru_maxrss, code, cpu);
     fclose(f);
     return code;
 }

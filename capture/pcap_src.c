@@ -32,6 +32,8 @@
 #include <unistd.h>
 
 #include <pthread.h>
+#include <setjmp.h>
+#include <sys/mman.h>
 #include <stdatomic.h>
 
 #include <openssl/evp.h>
@@ -46,8 +48,8 @@
 #define DEFAULT_BPF      "tcp port 25 or tcp port 465 or tcp port 587"
 /* stdio buffer between libpcap and the hashing reader. */
 #define FILE_BUFFER      (256 * 1024)
-/* Read size of the hashing thread. */
-#define HASH_CHUNK       (1024 * 1024)
+/* Window the hashing thread maps at a time. */
+#define HASH_CHUNK       (2u * 1024u * 1024u)
 /* Idle flows are looked for when packet time moved on by this much. */
 #define SWEEP_INTERVAL   1.0
 /* Regular pcap file, corrupt record header: how far past it the next
@@ -224,37 +226,83 @@ static int cookie_close(void *cookie)
     return 0;
 }
 
+/* The hashing thread maps the file in windows of HASH_CHUNK bytes (no copy:
+ * a pread loop costs as much again as the hashing).  A file truncated while
+ * mapped raises SIGBUS in this thread; the handler jumps back and the
+ * digest is given up.  Elsewhere SIGBUS keeps its default action. */
+static _Thread_local sigjmp_buf *hash_jb;
+
+static void on_sigbus(int sig)
+{
+    if (hash_jb != NULL)
+        siglongjmp(*hash_jb, 1);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
 /* The hashing thread: SHA-256 of the file from offset 0 to its end. */
 static void *hash_main(void *arg)
 {
     struct hasher *h = arg;
     EVP_MD_CTX *md = EVP_MD_CTX_new();
-    uint8_t *buf = malloc(HASH_CHUNK);
     unsigned int mdlen = 0;
+    sigjmp_buf jb;
+    sigset_t all;
+    void *volatile map = NULL;
+    volatile size_t maplen = 0;
 
-    if (md == NULL || buf == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
+    /* Stop signals are the analysis thread's. */
+    sigfillset(&all);
+    sigdelset(&all, SIGBUS);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
         goto out;
+    if (sigsetjmp(jb, 0) != 0) {         /* SIGBUS: the file shrank */
+        hash_jb = NULL;
+        goto out;
+    }
+    hash_jb = &jb;
     for (;;) {
-        ssize_t n;
+        struct stat sb;
+        size_t n;
 
         if (atomic_load_explicit(&h->stop, memory_order_relaxed))
             goto out;
-        n = pread(h->fd, buf, HASH_CHUNK, (off_t)h->done);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
+        if (fstat(h->fd, &sb) != 0 || (uint64_t)sb.st_size < h->done)
             goto out;
-        if (n == 0)
+        if ((uint64_t)sb.st_size == h->done)
             break;
-        if (EVP_DigestUpdate(md, buf, (size_t)n) != 1)
+        n = (uint64_t)sb.st_size - h->done > HASH_CHUNK ? HASH_CHUNK
+                                                        : (size_t)((uint64_t)sb.st_size - h->done);
+        map = mmap(NULL, n, PROT_READ, MAP_PRIVATE | MAP_POPULATE, h->fd, (off_t)h->done);
+        if (map == MAP_FAILED) {
+            map = NULL;
             goto out;
-        h->done += (uint64_t)n;
+        }
+        maplen = n;
+        if (EVP_DigestUpdate(md, map, n) != 1)
+            goto out;
+        munmap(map, n);
+        map = NULL;
+        h->done += n;
     }
     h->ok = EVP_DigestFinal_ex(md, h->md, &mdlen) == 1 && mdlen == sizeof h->md;
 out:
+    hash_jb = NULL;
+    if (map != NULL)
+        munmap(map, maplen);
     EVP_MD_CTX_free(md);
-    free(buf);
     return NULL;
+}
+
+static void install_sigbus(void)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigbus;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGBUS, &sa, NULL);
 }
 
 /* Starts the hashing thread of regular file path.  0, or -1 (no thread:
@@ -265,6 +313,9 @@ static int hasher_start(struct capture *c, const char *path)
 
     if (h == NULL)
         return -1;
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+    pthread_once(&once, install_sigbus);
     h->fd = open(path, O_RDONLY | O_CLOEXEC);
     atomic_init(&h->stop, 0);
     if (h->fd < 0 || pthread_create(&h->th, NULL, hash_main, h) != 0) {
