@@ -550,6 +550,65 @@ static void test_pool_exhausted(void **st)
     h_free(h);
 }
 
+/* The history buffer a full ring of CAP_REASM_HISTORY needs for n bytes
+ * delivered: the smallest of HISTORY / 8, / 4, / 2, HISTORY holding n. */
+static size_t hist_size_for(size_t n)
+{
+    size_t c = CAP_REASM_HISTORY / 8;
+
+    while (c < CAP_REASM_HISTORY && c < n)
+        c *= 2;
+    return c;
+}
+
+/* The history starts small and grows with the bytes delivered, keeping
+ * every byte: a true copy of anything delivered so far is a duplicate,
+ * a different copy of the first bytes (delivered into the smallest
+ * buffer) a conflict.  Past CAP_REASM_HISTORY bytes the window is the
+ * same as with a fixed ring. */
+static void test_history_grows(void **st)
+{
+    static char msg[CAP_REASM_HISTORY + 1000];
+    struct harness *h;
+    size_t i, off, win;
+
+    (void)st;
+    for (i = 0; i < sizeof msg; i++)
+        msg[i] = (char)('a' + i % 23);
+    h = h_new(1, 0);
+    h_seg(h, msg, 0, 10);
+    assert_int_equal(h->d->hist_cap, CAP_REASM_HISTORY / 8);
+    for (off = 10; off < CAP_REASM_HISTORY; off += 10) {
+        h_seg(h, msg, off, 10);
+        assert_int_equal(h->d->hist_cap, hist_size_for(off + 10));
+        h_seg(h, msg, 0, off + 10);                 /* all again, unchanged */
+        assert_int_equal(h->r->ev[0][CAP_EV_OVERLAP_CONFLICT], 0);
+    }
+    assert_int_equal(cap_reasm_pool_hist_in_use(h->pool), 1);
+    h_lit(h, 3, "#");
+    assert_int_equal(h->r->ev[0][CAP_EV_OVERLAP_CONFLICT], 1);
+    h_free(h);
+
+    /* beyond HISTORY: the last HISTORY bytes are compared, older are not */
+    win = sizeof msg - CAP_REASM_HISTORY;           /* first byte still kept */
+    h = h_new(1, 0);
+    for (off = 0; off < sizeof msg; off += 100)
+        h_seg(h, msg, off, off + 100 <= sizeof msg ? 100 : sizeof msg - off);
+    assert_true(h->d->next == sizeof msg);
+    assert_int_equal(h->d->hist_cap, CAP_REASM_HISTORY);
+    h_lit(h, win - 1, "#");                         /* no longer kept */
+    assert_int_equal(h->r->ev[0][CAP_EV_OVERLAP_CONFLICT], 0);
+    h_lit(h, win, "#");
+    assert_int_equal(h->r->ev[0][CAP_EV_OVERLAP_CONFLICT], 1);
+    h_free(h);
+
+    /* a large first segment takes the full size at once */
+    h = h_new(1, 0);
+    h_seg(h, msg, 0, CAP_REASM_HISTORY / 2 + 1);
+    assert_int_equal(h->d->hist_cap, CAP_REASM_HISTORY);
+    h_free(h);
+}
+
 static void test_truncated_segment(void **st)
 {
     struct harness *h = h_new(10, 0);
@@ -1169,6 +1228,7 @@ int main(void)
         cmocka_unit_test(test_queue_segs_overflow),
         cmocka_unit_test(test_queue_bytes_overflow),
         cmocka_unit_test(test_pool_exhausted),
+        cmocka_unit_test(test_history_grows),
         cmocka_unit_test(test_truncated_segment),
         cmocka_unit_test(test_random_orders),
         cmocka_unit_test(test_flow_full_session),
