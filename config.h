@@ -14,7 +14,8 @@
 /* Flows tracked at once (holding dissector and reassembly state).  Past it
  * the least recently active flow is ended (reason timeout) and stored,
  * never dropped silently; its entry stays as a tombstone (below) that
- * absorbs the connection's later packets, so it is stored once.  A flow
+ * absorbs the connection's later packets (counted, not analysed), so it is
+ * stored at most once (not at all when it had carried no byte yet).  A flow
  * carrying data costs about 12 KiB (dissector state, reassembly history),
  * so the default keeps the flow state under about 200 MiB; with the
  * reassembly pool, fragments and SQLite's cache mailtap stays under 300 MiB

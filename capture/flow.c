@@ -19,9 +19,9 @@
  * and EVICTED (ended early because the live list was full): both kept as
  * tombstones that absorb the connection's later packets until a new SYN
  * with a different ISN reuses the 4-tuple, or until they are idle.  What
- * EVICTED entries absorb is counted (evicted_packets, evicted_bytes), so a
- * connection too many is one session with a gap to its end, not dozens of
- * mid-stream ones.
+ * EVICTED entries absorb is counted (evicted_packets, evicted_bytes): a
+ * connection too many is cut short once (one flow_start, one flow_end),
+ * not reported as dozens of mid-stream flows.
  *
  * All-ports mode: an OPEN flow with neither port in the list is classified
  * by nDPI (ndpi_int.h) from its packets with payload, before they are
