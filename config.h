@@ -11,13 +11,25 @@
 #define MAILTAP_VERSION "0.1.0"
 
 /* ---- capture/ --------------------------------------------------------- */
-/* Flows tracked at once.  Past it the least recently active flow is ended
- * (reason timeout) and stored, never dropped silently.  A flow carrying
- * data costs about 12 KiB (dissector state, reassembly history), so the
- * default keeps the flow state under about 200 MiB; with the reassembly
- * pool, fragments and SQLite's cache mailtap stays under 300 MiB whatever
- * the capture holds. */
+/* Flows tracked at once (holding dissector and reassembly state).  Past it
+ * the least recently active flow is ended (reason timeout) and stored,
+ * never dropped silently; its entry stays as a tombstone (below) that
+ * absorbs the connection's later packets (counted, not analysed), so it is
+ * stored at most once (not at all when it had carried no byte yet).  A flow
+ * carrying data costs about 12 KiB (dissector state, reassembly history),
+ * so the default keeps the flow state under about 200 MiB; with the
+ * reassembly pool, fragments and SQLite's cache mailtap stays under 300 MiB
+ * whatever the capture holds. */
 #define CAP_MAX_FLOWS_DEFAULT      16384u
+/* Tombstones: entries without dissector or reassembly state (connections
+ * evicted, ended by FIN/RST, or refused), kept to absorb their late packets
+ * until a new SYN reuses the 4-tuple or they are idle.  At most
+ * CAP_TOMBSTONES_PER_FLOW per flow of the limit above, and never more than
+ * CAP_TOMBSTONES_MAX (about 112 bytes each: 7 MiB by default, 28 MiB at
+ * most).  Past it the least recently active tombstone is removed: a later
+ * packet of its connection then starts a new (mid-stream) flow. */
+#define CAP_TOMBSTONES_PER_FLOW    4u
+#define CAP_TOMBSTONES_MAX         (256u * 1024u)
 /* Idle timeout by packet time, seconds.  Overridable at run time. */
 #define CAP_IDLE_TIMEOUT_DEFAULT   600.0
 /* Out-of-order bytes held per direction; past it the hole before the first

@@ -466,6 +466,10 @@ static void print_summary(FILE *out, const char *source, const struct cap_stats 
         }
         fputc(')', out);
     }
+    if (cs->evicted)
+        fprintf(out, "; %llu connections evicted (--max-flows): %llu later packets, %llu payload bytes not analysed",
+                (unsigned long long)cs->evicted, (unsigned long long)cs->evicted_packets,
+                (unsigned long long)cs->evicted_bytes);
     fputc('\n', out);
 }
 

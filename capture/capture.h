@@ -99,6 +99,9 @@ struct cap_stats {
     uint64_t non_tcp;           /* IP but not TCP                             */
     uint64_t flows;             /* flows handed to flow_start                 */
     uint64_t evicted;           /* flows ended early because the table was full */
+    uint64_t evicted_packets;   /* later packets of evicted flows, absorbed by
+                                   their tombstones (not analysed)          */
+    uint64_t evicted_bytes;     /* TCP payload bytes in those packets        */
     uint64_t frag_dropped;      /* IPv4 fragments that could not be reassembled */
     uint64_t dropped;           /* live: dropped by the kernel (pcap_stats)   */
     uint64_t ifdropped;         /* live: dropped by the interface             */

@@ -2,17 +2,26 @@
  * flow.c — bounded TCP flow table.
  *
  * Chained hash (keyed SipHash-1-3, random key) over both directions of a
- * connection; entries come from slabs kept on a free list; an LRU list
- * (least recently active first) drives idle expiry, eviction when the table
- * is full, and the order in which flows are ended at the end of input, so
- * the output order never depends on the hash key.
+ * connection; entries come from slabs kept on a free list.  Two LRU lists
+ * (least recently active first) drive idle expiry, eviction and the order
+ * in which flows are ended at the end of input, so the output order never
+ * depends on the hash key:
+ *  - live: entries holding a consumer handle (OPEN, UNWANTED), at most
+ *    max_flows; past it the least recently active one is evicted;
+ *  - tomb: entries without consumer state (IGNORED, CLOSED, EVICTED), at
+ *    most max_tombs (CAP_TOMBSTONES_*); past it the least recently active
+ *    one is removed (its connection's next packet would start a new flow).
  *
  * Entry states: OPEN (consumer handle + reassembly state), IGNORED (the
  * consumer returned NULL: only FIN/RST/ISN are followed), UNWANTED (data()
  * returned 1: reassembly state released, only FIN/RST/ISN and the time are
- * followed, flow_end still comes at the end), CLOSED (ended by FIN or RST:
- * kept as a tombstone that absorbs late packets until a new SYN with a
- * different ISN reuses the 4-tuple, or until it is idle).
+ * followed, flow_end still comes at the end), CLOSED (ended by FIN or RST)
+ * and EVICTED (ended early because the live list was full): both kept as
+ * tombstones that absorb the connection's later packets until a new SYN
+ * with a different ISN reuses the 4-tuple, or until they are idle.  What
+ * EVICTED entries absorb is counted (evicted_packets, evicted_bytes): a
+ * connection too many is cut short once (one flow_start, one flow_end),
+ * not reported as dozens of mid-stream flows.
  *
  * All-ports mode: an OPEN flow with neither port in the list is classified
  * by nDPI (ndpi_int.h) from its packets with payload, before they are
@@ -34,7 +43,10 @@
  * buckets still work). */
 #define FLOW_MAX_BUCKETS  (1u << 22)
 
-enum { FS_OPEN, FS_IGNORED, FS_CLOSED, FS_UNWANTED };
+enum { FS_OPEN, FS_IGNORED, FS_CLOSED, FS_UNWANTED, FS_EVICTED };
+
+/* Which LRU list an entry is on. */
+enum { L_NONE, L_LIVE, L_TOMB };
 
 /* Classification of an open flow by nDPI. */
 enum { CLS_NONE, CLS_PENDING, CLS_DONE };
@@ -69,8 +81,15 @@ struct flow {
     uint8_t has_isn[2];
     uint8_t fin[2];                 /* FIN seen per side                     */
     uint8_t side0_is_a;             /* side 0 is key endpoint a              */
-    uint8_t state;
+    uint8_t state;                  /* FS_*                                  */
     uint8_t syn_seen;
+    uint8_t list;                   /* L_*                                   */
+};
+
+/* An LRU list of entries (head = least recently active). */
+struct flow_list {
+    struct flow *head, *tail;
+    size_t count;
 };
 
 struct flow_slab {
@@ -81,12 +100,13 @@ struct flow_slab {
 struct cap_flow_table {
     uint8_t portmap[65536 / 8];
     int all_ports;
-    size_t max_flows;
+    size_t max_flows;               /* bound of live.count                   */
+    size_t max_tombs;               /* bound of tomb.count                   */
     double idle;
     struct flow **buckets;
     size_t mask;                    /* buckets - 1                           */
-    size_t count;
-    struct flow *lru_head, *lru_tail;
+    struct flow_list live;          /* OPEN, UNWANTED                        */
+    struct flow_list tomb;          /* IGNORED, CLOSED, EVICTED              */
     struct flow *free_flows;
     struct flow_slab *slabs;
     struct flow_data *free_fd;
@@ -158,8 +178,12 @@ struct cap_flow_table *cap_flow_table_new(const struct cap_config *cfg,
     for (i = 0; cfg->ports && i < cfg->nports; i++)
         ft->portmap[cfg->ports[i] / 8u] |= (uint8_t)(1u << (cfg->ports[i] % 8u));
     ft->max_flows = cfg->max_flows ? cfg->max_flows : CAP_MAX_FLOWS_DEFAULT;
+    if (ft->max_flows > CAP_TOMBSTONES_MAX / CAP_TOMBSTONES_PER_FLOW)
+        ft->max_tombs = CAP_TOMBSTONES_MAX;
+    else
+        ft->max_tombs = ft->max_flows * CAP_TOMBSTONES_PER_FLOW;
     ft->idle = cfg->idle_timeout > 0 ? cfg->idle_timeout : CAP_IDLE_TIMEOUT_DEFAULT;
-    while (nb < ft->max_flows && nb < FLOW_MAX_BUCKETS)
+    while (nb < ft->max_flows + ft->max_tombs && nb < FLOW_MAX_BUCKETS)
         nb <<= 1;
     ft->buckets = calloc(nb, sizeof *ft->buckets);
     ft->mask = nb - 1;
@@ -185,7 +209,7 @@ void cap_flow_table_free(struct cap_flow_table *ft)
 
     if (ft == NULL)
         return;
-    for (f = ft->lru_head; f; f = f->lnext)
+    for (f = ft->live.head; f; f = f->lnext)    /* only live entries have fd */
         if (f->fd) {
             cap_reasm_release(ft->pool, &f->fd->dir[0]);
             cap_reasm_release(ft->pool, &f->fd->dir[1]);
@@ -226,7 +250,12 @@ static int port_listed(const struct cap_flow_table *ft, uint16_t port)
 
 size_t cap_flow_count(const struct cap_flow_table *ft)
 {
-    return ft->count;
+    return ft->live.count + ft->tomb.count;
+}
+
+size_t cap_flow_tombstones(const struct cap_flow_table *ft)
+{
+    return ft->tomb.count;
 }
 
 size_t cap_flow_pool_in_use(const struct cap_flow_table *ft)
@@ -282,45 +311,68 @@ static struct flow *lookup(const struct cap_flow_table *ft, const struct flow_ke
     return NULL;
 }
 
-/* Takes f out of the LRU list. */
+/* The list f is on, or NULL. */
+static struct flow_list *list_of(struct cap_flow_table *ft, const struct flow *f)
+{
+    if (f->list == L_LIVE)
+        return &ft->live;
+    if (f->list == L_TOMB)
+        return &ft->tomb;
+    return NULL;
+}
+
+/* Takes f out of its LRU list (if any). */
 static void lru_unlink(struct cap_flow_table *ft, struct flow *f)
 {
+    struct flow_list *l = list_of(ft, f);
+
+    if (l == NULL)
+        return;
     if (f->lprev)
         f->lprev->lnext = f->lnext;
     else
-        ft->lru_head = f->lnext;
+        l->head = f->lnext;
     if (f->lnext)
         f->lnext->lprev = f->lprev;
     else
-        ft->lru_tail = f->lprev;
+        l->tail = f->lprev;
     f->lprev = f->lnext = NULL;
+    l->count--;
+    f->list = L_NONE;
 }
 
-/* Puts f at the most recently active end of the LRU list. */
-static void lru_append(struct cap_flow_table *ft, struct flow *f)
+/* Puts f (on no list) at the most recently active end of list which. */
+static void lru_append(struct cap_flow_table *ft, struct flow *f, uint8_t which)
 {
+    struct flow_list *l = which == L_LIVE ? &ft->live : &ft->tomb;
+
     f->lnext = NULL;
-    f->lprev = ft->lru_tail;
-    if (ft->lru_tail)
-        ft->lru_tail->lnext = f;
+    f->lprev = l->tail;
+    if (l->tail)
+        l->tail->lnext = f;
     else
-        ft->lru_head = f;
-    ft->lru_tail = f;
+        l->head = f;
+    l->tail = f;
+    l->count++;
+    f->list = which;
 }
 
-/* Marks f active at ts (moves it to the LRU tail). */
+/* Marks f active at ts (moves it to the tail of its list). */
 static void touch(struct cap_flow_table *ft, struct flow *f, double ts)
 {
+    struct flow_list *l = list_of(ft, f);
+    uint8_t which = f->list;
+
     if (ts > f->last_ts)
         f->last_ts = ts;
-    if (ft->lru_tail != f) {
+    if (l && l->tail != f) {
         lru_unlink(ft, f);
-        lru_append(ft, f);
+        lru_append(ft, f, which);
     }
 }
 
-/* Unlinks f from the hash and LRU and puts it on the free list.  f must
- * not be FS_OPEN or FS_UNWANTED (end it first). */
+/* Unlinks f from the hash and its list and puts it on the free list.  f
+ * must not be FS_OPEN or FS_UNWANTED (end it first). */
 static void remove_flow(struct cap_flow_table *ft, struct flow *f)
 {
     struct flow **pp = &ft->buckets[f->hash & ft->mask];
@@ -332,7 +384,19 @@ static void remove_flow(struct cap_flow_table *ft, struct flow *f)
     lru_unlink(ft, f);
     f->hnext = ft->free_flows;
     ft->free_flows = f;
-    ft->count--;
+}
+
+/* Keeps f, which holds no consumer state (any more), as a light entry in
+ * state s (FS_IGNORED, FS_CLOSED or FS_EVICTED) at the tail of the tomb
+ * list.  When that list is full its least recently active entry is removed
+ * first (never f). */
+static void bury(struct cap_flow_table *ft, struct flow *f, uint8_t s)
+{
+    lru_unlink(ft, f);
+    f->state = s;
+    while (ft->tomb.count >= ft->max_tombs && ft->tomb.head)
+        remove_flow(ft, ft->tomb.head);
+    lru_append(ft, f, L_TOMB);
 }
 
 /* Output descriptor for one side of an open flow. */
@@ -386,9 +450,11 @@ static void recycle_fd(struct cap_flow_table *ft, struct flow *f)
     f->fd = NULL;
 }
 
-/* Ends an open flow: delivers what is deliverable, reports the remaining
+/* Ends a live flow: delivers what is deliverable, reports the remaining
  * holes, calls flow_end and recycles the reassembly state.  The entry
- * stays (FS_CLOSED); the caller removes it or keeps it as a tombstone. */
+ * stays in the hash but leaves the live list (FS_CLOSED, on no list): the
+ * caller removes it (remove_flow) or keeps it as a tombstone (bury; see
+ * close_flow). */
 static void end_flow(struct cap_flow_table *ft, struct flow *f, enum cap_end_reason r,
                      double ts)
 {
@@ -400,6 +466,7 @@ static void end_flow(struct cap_flow_table *ft, struct flow *f, enum cap_end_rea
             ft->cb->flow_end(ft->arg, f->handle, r, ts);
         f->handle = NULL;
         f->state = FS_CLOSED;
+        lru_unlink(ft, f);
         return;
     }
     if (f->state != FS_OPEN)
@@ -418,6 +485,16 @@ static void end_flow(struct cap_flow_table *ft, struct flow *f, enum cap_end_rea
     recycle_fd(ft, f);
     f->handle = NULL;
     f->state = FS_CLOSED;
+    lru_unlink(ft, f);
+}
+
+/* Ends a live flow that ended by itself (FIN, RST) and keeps its entry as
+ * a tombstone for the connection's late packets. */
+static void close_flow(struct cap_flow_table *ft, struct flow *f, enum cap_end_reason r,
+                       double ts)
+{
+    end_flow(ft, f, r, ts);
+    bury(ft, f, FS_CLOSED);
 }
 
 /* The consumer wants no more bytes of open flow f: drops its reassembly
@@ -428,22 +505,22 @@ static void make_unwanted(struct cap_flow_table *ft, struct flow *f, double ts)
     recycle_fd(ft, f);
     f->state = FS_UNWANTED;
     if (f->fin[0] && f->fin[1])
-        end_flow(ft, f, CAP_END_FIN, ts);
+        close_flow(ft, f, CAP_END_FIN, ts);
 }
 
-/* Makes room by ending (CAP_END_TIMEOUT) and removing the least recently
- * active entry. */
+/* Makes room in the live list by ending (CAP_END_TIMEOUT) its least
+ * recently active flow.  Its entry stays as an FS_EVICTED tombstone, so
+ * the connection's later packets are absorbed (and counted) instead of
+ * starting a new mid-stream flow each time. */
 static void evict_one(struct cap_flow_table *ft)
 {
-    struct flow *f = ft->lru_head;
+    struct flow *f = ft->live.head;
 
     if (f == NULL)
         return;
-    if (f->state == FS_OPEN || f->state == FS_UNWANTED) {
-        ft->st->evicted++;
-        end_flow(ft, f, CAP_END_TIMEOUT, f->last_ts);
-    }
-    remove_flow(ft, f);
+    ft->st->evicted++;
+    end_flow(ft, f, CAP_END_TIMEOUT, f->last_ts);
+    bury(ft, f, FS_EVICTED);
 }
 
 /* Takes an entry from the free list (grows by a slab).  NULL on OOM. */
@@ -514,7 +591,7 @@ static struct flow *create_flow(struct cap_flow_table *ft, const struct cap_pkt 
     int syn = (pk->flags & CAP_TH_SYN) != 0, ack = (pk->flags & CAP_TH_ACK) != 0;
     int sender_side;
 
-    if (ft->count >= ft->max_flows)
+    if (ft->live.count >= ft->max_flows)
         evict_one(ft);
     f = alloc_flow(ft);
     if (f == NULL)
@@ -524,8 +601,7 @@ static struct flow *create_flow(struct cap_flow_table *ft, const struct cap_pkt 
     f->last_ts = ts;
     f->hnext = ft->buckets[h & ft->mask];
     ft->buckets[h & ft->mask] = f;
-    lru_append(ft, f);
-    ft->count++;
+    f->list = L_NONE;                   /* put on a list once its state is known */
 
     memset(&fi, 0, sizeof fi);
     if (syn && !ack) {
@@ -556,16 +632,20 @@ static struct flow *create_flow(struct cap_flow_table *ft, const struct cap_pkt 
     ft->st->flows++;
     f->state = FS_IGNORED;
     f->handle = ft->cb && ft->cb->flow_start ? ft->cb->flow_start(ft->arg, &fi) : NULL;
-    if (f->handle == NULL)
+    if (f->handle == NULL) {
+        bury(ft, f, FS_IGNORED);
         return f;
+    }
     f->fd = alloc_fd(ft);
     if (f->fd == NULL) {                /* OOM: give the consumer its end */
         if (ft->cb->flow_end)
             ft->cb->flow_end(ft->arg, f->handle, CAP_END_EOF, ts);
         f->handle = NULL;
+        bury(ft, f, FS_IGNORED);
         return f;
     }
     f->state = FS_OPEN;
+    lru_append(ft, f, L_LIVE);
     if (ft->all_ports && !port_listed(ft, k->pa) && !port_listed(ft, k->pb))
         f->fd->classify = CLS_PENDING;
     if (!f->syn_seen && ft->cb->event)
@@ -579,6 +659,33 @@ static struct flow *create_flow(struct cap_flow_table *ft, const struct cap_pkt 
 static int new_syn(const struct flow *f, int side, uint32_t seq)
 {
     return !f->has_isn[side] || f->isn[side] != seq;
+}
+
+/* True when SYN pk from side, seen on a tombstone (FS_CLOSED, FS_EVICTED),
+ * opens a new connection on the 4-tuple: it is no retransmission of the SYN
+ * seen from that side, nor (a SYN/ACK) the answer to the peer's SYN. */
+static int tomb_reused(const struct flow *f, int side, const struct cap_pkt *pk)
+{
+    if (!new_syn(f, side, pk->seq))
+        return 0;
+    if ((pk->flags & CAP_TH_ACK) && f->has_isn[!side] && pk->ack == f->isn[!side] + 1u)
+        return 0;
+    return 1;
+}
+
+/* A packet of the connection of tombstone f (not a new one): remembers a
+ * SYN's ISN; counts what an evicted flow's tombstone absorbs. */
+static void absorb(struct cap_flow_table *ft, struct flow *f, int side,
+                   const struct cap_pkt *pk)
+{
+    if ((pk->flags & CAP_TH_SYN) && !f->has_isn[side]) {
+        f->has_isn[side] = 1;
+        f->isn[side] = pk->seq;
+    }
+    if (f->state == FS_EVICTED) {
+        ft->st->evicted_packets++;
+        ft->st->evicted_bytes += (uint64_t)pk->payload_len + pk->payload_missing;
+    }
 }
 
 /* Follows FIN/RST of a flow the consumer refused (to notice its end). */
@@ -607,9 +714,9 @@ static void track_unwanted(struct cap_flow_table *ft, struct flow *f, int side,
         f->fin[side] = 1;
     touch(ft, f, ts);
     if (pk->flags & CAP_TH_RST)
-        end_flow(ft, f, CAP_END_RST, ts);
+        close_flow(ft, f, CAP_END_RST, ts);
     else if (f->fin[0] && f->fin[1])
-        end_flow(ft, f, CAP_END_FIN, ts);
+        close_flow(ft, f, CAP_END_FIN, ts);
 }
 
 /* Handles pk on an open flow (side = its sender). */
@@ -646,12 +753,12 @@ static void process(struct cap_flow_table *ft, struct flow *f, int side,
         cap_reasm_fin(d, dseq + (uint32_t)wl);
     }
     if (pk->flags & CAP_TH_RST) {
-        end_flow(ft, f, CAP_END_RST, ts);
+        close_flow(ft, f, CAP_END_RST, ts);
         return;
     }
     if (f->fd->dir[0].fin_seen && f->fd->dir[1].fin_seen &&
         cap_reasm_fin_done(&f->fd->dir[0]) && cap_reasm_fin_done(&f->fd->dir[1]))
-        end_flow(ft, f, CAP_END_FIN, ts);
+        close_flow(ft, f, CAP_END_FIN, ts);
 }
 
 void cap_flow_packet(struct cap_flow_table *ft, const struct cap_pkt *pk, double ts)
@@ -681,7 +788,8 @@ void cap_flow_packet(struct cap_flow_table *ft, const struct cap_pkt *pk, double
                     f = NULL;
                 }
             }
-        } else if (f->state == FS_CLOSED && syn && new_syn(f, side, pk->seq)) {
+        } else if ((f->state == FS_CLOSED || f->state == FS_EVICTED) && syn &&
+                   tomb_reused(f, side, pk)) {
             remove_flow(ft, f);         /* tombstone of an ended connection */
             f = NULL;
         } else if (f->state == FS_UNWANTED) {
@@ -698,6 +806,8 @@ void cap_flow_packet(struct cap_flow_table *ft, const struct cap_pkt *pk, double
         } else {
             if (f->state == FS_IGNORED)
                 track_ignored(f, side, pk);
+            else
+                absorb(ft, f, side, pk);    /* FS_CLOSED, FS_EVICTED */
             touch(ft, f, ts);
             return;
         }
@@ -730,18 +840,22 @@ void cap_flow_expire(struct cap_flow_table *ft, double now)
 {
     struct flow *f;
 
-    while ((f = ft->lru_head) != NULL && f->last_ts + ft->idle < now) {
+    while ((f = ft->live.head) != NULL && f->last_ts + ft->idle < now) {
         end_flow(ft, f, CAP_END_TIMEOUT, f->last_ts);
         remove_flow(ft, f);
     }
+    while ((f = ft->tomb.head) != NULL && f->last_ts + ft->idle < now)
+        remove_flow(ft, f);
 }
 
 void cap_flow_end_all(struct cap_flow_table *ft, enum cap_end_reason r)
 {
     struct flow *f;
 
-    while ((f = ft->lru_head) != NULL) {
+    while ((f = ft->live.head) != NULL) {
         end_flow(ft, f, r, f->last_ts);
         remove_flow(ft, f);
     }
+    while ((f = ft->tomb.head) != NULL)
+        remove_flow(ft, f);
 }

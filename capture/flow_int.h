@@ -19,7 +19,8 @@ struct cap_flow_table;
 
 /*
  * Creates a table for cfg (copied: ports, all_ports, max_flows, idle
- * timeout).  Counters go to *st (borrowed, must outlive the table).
+ * timeout).  max_flows bounds the flows holding consumer state; ended and
+ * evicted connections are kept apart as tombstones (CAP_TOMBSTONES_*).  Counters go to *st (borrowed, must outlive the table).
  * pool_bytes bounds the out-of-order memory of all flows (0 = default).
  * NULL on out of memory.
  */
@@ -40,10 +41,15 @@ void cap_flow_packet(struct cap_flow_table *ft, const struct cap_pkt *pk, double
  * timeout at packet time now. */
 void cap_flow_expire(struct cap_flow_table *ft, double now);
 /* Ends every open flow with reason r (least recently active first) and
- * empties the table. */
+ * empties the table (tombstones too). */
 void cap_flow_end_all(struct cap_flow_table *ft, enum cap_end_reason r);
-/* Entries in the table, including ignored and closed (tombstone) ones. */
+/* Entries in the table, including ignored, closed and evicted
+ * (tombstone) ones. */
 size_t cap_flow_count(const struct cap_flow_table *ft);
+/* Of those, entries without consumer state (ignored, closed, evicted):
+ * at most max_flows * CAP_TOMBSTONES_PER_FLOW, capped at
+ * CAP_TOMBSTONES_MAX. */
+size_t cap_flow_tombstones(const struct cap_flow_table *ft);
 /* Out-of-order queue nodes in use (tests: must be 0 when all flows ended). */
 size_t cap_flow_pool_in_use(const struct cap_flow_table *ft);
 /* History buffers in use (a direction has one once it delivered a byte,

@@ -4,8 +4,12 @@
  * Invariants of struct cap_reasm_dir:
  *  - every byte below next was handed to data() once or counted by gap();
  *  - queue nodes are sorted, do not overlap, and all start at or after next;
- *  - hist[] (when allocated) holds delivered bytes
- *    [max(hist_start, next - HISTORY), next); without it nothing is compared;
+ *  - hist[] (when allocated, hist_cap bytes) holds delivered bytes
+ *    [max(hist_start, next - hist_cap), next), byte at offset x at
+ *    x % hist_cap; without it nothing is compared.  hist_cap grows
+ *    (doubling, up to HISTORY) before a delivered byte would push out one
+ *    that HISTORY would still keep, so a short direction holds a small
+ *    buffer and comparisons are exactly those a HISTORY-byte ring allows;
  *  - while *o->stop is set no callback is made (the consumer wants no more
  *    bytes of the flow): the stream only advances.
  * First copy wins: bytes below next, or already queued, are never replaced;
@@ -21,6 +25,10 @@
 #define REASM_SLAB_NODES         32u
 
 #define HIST CAP_REASM_HISTORY
+/* History buffer sizes: HIST >> (HIST_CLASSES - 1) ... HIST, doubling. */
+#define HIST_CLASSES 4u
+_Static_assert((CAP_REASM_HISTORY >> (HIST_CLASSES - 1u)) >= 16u,
+               "CAP_REASM_HISTORY too small for its size classes");
 
 struct cap_reasm_node {
     struct cap_reasm_node *next;
@@ -35,7 +43,7 @@ struct reasm_slab {
     struct cap_reasm_node nodes[REASM_SLAB_NODES];
 };
 
-/* A free history buffer (CAP_REASM_HISTORY bytes) on the pool's list. */
+/* A free history buffer on the pool's list of its size class. */
 struct hist_free {
     struct hist_free *next;
 };
@@ -46,7 +54,7 @@ struct cap_reasm_pool {
     size_t nodes;               /* allocated                                 */
     size_t in_use;
     size_t max_nodes;
-    struct hist_free *hist_free; /* history buffers kept for reuse           */
+    struct hist_free *hist_free[HIST_CLASSES]; /* kept for reuse, per size  */
     size_t hist_in_use;
 };
 
@@ -69,6 +77,7 @@ struct cap_reasm_pool *cap_reasm_pool_new(size_t max_bytes)
 void cap_reasm_pool_free(struct cap_reasm_pool *pool)
 {
     struct reasm_slab *s, *nx;
+    unsigned c;
 
     if (pool == NULL)
         return;
@@ -76,12 +85,13 @@ void cap_reasm_pool_free(struct cap_reasm_pool *pool)
         nx = s->next;
         free(s);
     }
-    while (pool->hist_free) {
-        struct hist_free *h = pool->hist_free;
+    for (c = 0; c < HIST_CLASSES; c++)
+        while (pool->hist_free[c]) {
+            struct hist_free *h = pool->hist_free[c];
 
-        pool->hist_free = h->next;
-        free(h);
-    }
+            pool->hist_free[c] = h->next;
+            free(h);
+        }
     free(pool);
 }
 
@@ -95,27 +105,55 @@ size_t cap_reasm_pool_hist_in_use(const struct cap_reasm_pool *pool)
     return pool ? pool->hist_in_use : 0;
 }
 
-/* A history buffer (reused or malloc'd); NULL on out of memory. */
-static uint8_t *hist_get(struct cap_reasm_pool *pool)
+/* Bytes of history buffers of size class c. */
+static size_t hist_class_size(unsigned c)
 {
-    struct hist_free *h = pool->hist_free;
+    return (size_t)HIST >> (HIST_CLASSES - 1u - c);
+}
+
+/* The smallest size class holding need bytes (the largest if none). */
+static unsigned hist_class_for(uint64_t need)
+{
+    unsigned c = 0;
+
+    while (c + 1u < HIST_CLASSES && hist_class_size(c) < need)
+        c++;
+    return c;
+}
+
+/* The size class of a buffer of cap bytes. */
+static unsigned hist_class_of(size_t cap)
+{
+    unsigned c = 0;
+
+    while (c + 1u < HIST_CLASSES && hist_class_size(c) != cap)
+        c++;
+    return c;
+}
+
+/* A history buffer of class c (reused or malloc'd); NULL on out of
+ * memory. */
+static uint8_t *hist_get(struct cap_reasm_pool *pool, unsigned c)
+{
+    struct hist_free *h = pool->hist_free[c];
 
     if (h)
-        pool->hist_free = h->next;
+        pool->hist_free[c] = h->next;
     else
-        h = malloc(HIST);
+        h = malloc(hist_class_size(c));
     if (h)
         pool->hist_in_use++;
     return (uint8_t *)h;
 }
 
-/* Gives a history buffer back (kept for reuse). */
-static void hist_put(struct cap_reasm_pool *pool, uint8_t *b)
+/* Gives a history buffer of cap bytes back (kept for reuse). */
+static void hist_put(struct cap_reasm_pool *pool, uint8_t *b, size_t cap)
 {
     struct hist_free *h = (struct hist_free *)(void *)b;
+    unsigned c = hist_class_of(cap);
 
-    h->next = pool->hist_free;
-    pool->hist_free = h;
+    h->next = pool->hist_free[c];
+    pool->hist_free[c] = h;
     pool->hist_in_use--;
 }
 
@@ -232,30 +270,62 @@ static void conflict(struct cap_reasm_dir *d, const struct cap_reasm_out *o,
     emit_event(o, CAP_EV_OVERLAP_CONFLICT, ts, detail);
 }
 
+/* Moves d's history into a buffer of the class that holds need bytes.
+ * On out of memory the old buffer stays (it keeps fewer bytes). */
+static void hist_grow(struct cap_reasm_pool *pool, struct cap_reasm_dir *d, uint64_t need)
+{
+    unsigned c = hist_class_for(need);
+    size_t ncap = hist_class_size(c), cap = d->hist_cap;
+    uint8_t *nb = hist_get(pool, c);
+    uint64_t x = d->hist_start;
+
+    if (nb == NULL)
+        return;
+    if (d->next > cap && d->next - cap > x)
+        x = d->next - cap;
+    while (x < d->next) {               /* each byte to its new ring place */
+        size_t from = (size_t)(x % cap), to = (size_t)(x % ncap);
+        size_t n = (size_t)min64(min64(cap - from, ncap - to), d->next - x);
+
+        memcpy(nb + to, d->hist + from, n);
+        x += n;
+    }
+    hist_put(pool, d->hist, cap);
+    d->hist = nb;
+    d->hist_cap = (uint32_t)ncap;
+}
+
 /* Remembers p[0 .. len), the bytes at [next, next + len), in the history
- * (taken from the pool on the first call; without one, the bytes are
+ * (taken from the pool on the first call, as small as the bytes allow, and
+ * grown while the bytes to keep exceed it; without one, the bytes are
  * simply not remembered). */
 static void hist_add(struct cap_reasm_pool *pool, struct cap_reasm_dir *d,
                      const uint8_t *p, size_t len)
 {
     uint64_t off = d->next;
-    size_t pos, first;
+    size_t pos, first, cap;
 
     if (d->hist == NULL) {
-        d->hist = hist_get(pool);
+        unsigned c = hist_class_for(len);
+
+        d->hist = hist_get(pool, c);
         d->hist_start = d->next;        /* nothing earlier was kept */
         if (d->hist == NULL) {
             d->hist_start = d->next + len;
             return;
         }
+        d->hist_cap = (uint32_t)hist_class_size(c);
+    } else if (d->hist_cap < HIST && d->next + len - d->hist_start > d->hist_cap) {
+        hist_grow(pool, d, d->next + len - d->hist_start);
     }
-    if (len > HIST) {
-        off += len - HIST;
-        p += len - HIST;
-        len = HIST;
+    cap = d->hist_cap;
+    if (len > cap) {
+        off += len - cap;
+        p += len - cap;
+        len = cap;
     }
-    pos = (size_t)(off % HIST);
-    first = HIST - pos < len ? HIST - pos : len;
+    pos = (size_t)(off % cap);
+    first = cap - pos < len ? cap - pos : len;
     memcpy(d->hist + pos, p, first);
     memcpy(d->hist, p + first, len - first);
 }
@@ -389,13 +459,13 @@ static void check_hist(struct cap_reasm_dir *d, const struct cap_reasm_out *o,
 
     if (d->conflict_reported || d->hist == NULL || stopped(o))
         return;
-    if (d->next > HIST && d->next - HIST > hv)
-        hv = d->next - HIST;
+    if (d->next > d->hist_cap && d->next - d->hist_cap > hv)
+        hv = d->next - d->hist_cap;
     if (lo < hv)
         lo = hv;
     for (x = lo; x < hi;) {
-        size_t pos = (size_t)(x % HIST);
-        size_t n = (size_t)min64(HIST - pos, hi - x);
+        size_t pos = (size_t)(x % d->hist_cap);
+        size_t n = (size_t)min64(d->hist_cap - pos, hi - x);
 
         if (memcmp(d->hist + pos, p + (x - s), n) != 0) {
             conflict(d, o, lo, hi - lo, ts);
@@ -710,8 +780,9 @@ void cap_reasm_release(struct cap_reasm_pool *pool, struct cap_reasm_dir *d)
     while (d->head)
         pop_head(pool, d);
     if (d->hist) {
-        hist_put(pool, d->hist);
+        hist_put(pool, d->hist, d->hist_cap);
         d->hist = NULL;
+        d->hist_cap = 0;
         d->hist_start = d->next;
     }
 }

@@ -13,7 +13,9 @@
  * CAP_REASM_MAX_SEGS.  The history of delivered bytes (CAP_REASM_HISTORY,
  * for comparing retransmissions) is taken from the same pool when a
  * direction delivers its first byte, so a direction without payload costs
- * only its struct.
+ * only its struct; it starts small (CAP_REASM_HISTORY / 8) and doubles
+ * while the direction has delivered more than it holds, so a short
+ * direction never holds the full size.
  */
 #ifndef MAILTAP_CAPTURE_REASM_INT_H
 #define MAILTAP_CAPTURE_REASM_INT_H
@@ -42,6 +44,7 @@ struct cap_reasm_out {
 
 struct cap_reasm_dir {
     uint32_t base_seq;          /* sequence number of offset 0               */
+    uint32_t hist_cap;          /* bytes of hist (0 while NULL)              */
     uint8_t has_base;
     uint8_t fin_seen;           /* a FIN was seen at fin_off                 */
     uint8_t fin_acked;          /* the peer acknowledged that FIN            */
@@ -57,9 +60,10 @@ struct cap_reasm_dir {
     uint32_t nsegs;             /* queue nodes                               */
     uint32_t nbytes;            /* data bytes queued                         */
     uint64_t hist_start;        /* history valid from here (reset by gaps)   */
-    uint8_t *hist;              /* CAP_REASM_HISTORY last delivered bytes,   */
-                                /* ring by offset; from the pool on the     */
-                                /* first delivered byte, NULL before         */
+    uint8_t *hist;              /* last delivered bytes, ring by offset;     */
+                                /* from the pool on the first delivered     */
+                                /* byte (NULL before), grown up to          */
+                                /* CAP_REASM_HISTORY as bytes are delivered  */
 };
 
 /*

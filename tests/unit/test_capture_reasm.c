@@ -550,6 +550,65 @@ static void test_pool_exhausted(void **st)
     h_free(h);
 }
 
+/* The history buffer a full ring of CAP_REASM_HISTORY needs for n bytes
+ * delivered: the smallest of HISTORY / 8, / 4, / 2, HISTORY holding n. */
+static size_t hist_size_for(size_t n)
+{
+    size_t c = CAP_REASM_HISTORY / 8;
+
+    while (c < CAP_REASM_HISTORY && c < n)
+        c *= 2;
+    return c;
+}
+
+/* The history starts small and grows with the bytes delivered, keeping
+ * every byte: a true copy of anything delivered so far is a duplicate,
+ * a different copy of the first bytes (delivered into the smallest
+ * buffer) a conflict.  Past CAP_REASM_HISTORY bytes the window is the
+ * same as with a fixed ring. */
+static void test_history_grows(void **st)
+{
+    static char msg[CAP_REASM_HISTORY + 1000];
+    struct harness *h;
+    size_t i, off, win;
+
+    (void)st;
+    for (i = 0; i < sizeof msg; i++)
+        msg[i] = (char)('a' + i % 23);
+    h = h_new(1, 0);
+    h_seg(h, msg, 0, 10);
+    assert_int_equal(h->d->hist_cap, CAP_REASM_HISTORY / 8);
+    for (off = 10; off < CAP_REASM_HISTORY; off += 10) {
+        h_seg(h, msg, off, 10);
+        assert_int_equal(h->d->hist_cap, hist_size_for(off + 10));
+        h_seg(h, msg, 0, off + 10);                 /* all again, unchanged */
+        assert_int_equal(h->r->ev[0][CAP_EV_OVERLAP_CONFLICT], 0);
+    }
+    assert_int_equal(cap_reasm_pool_hist_in_use(h->pool), 1);
+    h_lit(h, 3, "#");
+    assert_int_equal(h->r->ev[0][CAP_EV_OVERLAP_CONFLICT], 1);
+    h_free(h);
+
+    /* beyond HISTORY: the last HISTORY bytes are compared, older are not */
+    win = sizeof msg - CAP_REASM_HISTORY;           /* first byte still kept */
+    h = h_new(1, 0);
+    for (off = 0; off < sizeof msg; off += 100)
+        h_seg(h, msg, off, off + 100 <= sizeof msg ? 100 : sizeof msg - off);
+    assert_true(h->d->next == sizeof msg);
+    assert_int_equal(h->d->hist_cap, CAP_REASM_HISTORY);
+    h_lit(h, win - 1, "#");                         /* no longer kept */
+    assert_int_equal(h->r->ev[0][CAP_EV_OVERLAP_CONFLICT], 0);
+    h_lit(h, win, "#");
+    assert_int_equal(h->r->ev[0][CAP_EV_OVERLAP_CONFLICT], 1);
+    h_free(h);
+
+    /* a large first segment takes the full size at once */
+    h = h_new(1, 0);
+    h_seg(h, msg, 0, CAP_REASM_HISTORY / 2 + 1);
+    assert_int_equal(h->d->hist_cap, CAP_REASM_HISTORY);
+    h_free(h);
+}
+
 static void test_truncated_segment(void **st)
 {
     struct harness *h = h_new(10, 0);
@@ -910,7 +969,200 @@ static void test_flow_eviction(void **st)
     assert_int_equal(t->r->reason[0], CAP_END_TIMEOUT);
     assert_true(t->r->end_ts[0] == 1.05);
     assert_string_equal(t->r->out[0], "one");
-    assert_int_equal(cap_flow_count(t->ft), 2);
+    /* two live flows plus the evicted one's tombstone */
+    assert_int_equal(cap_flow_count(t->ft), 3);
+    assert_int_equal(cap_flow_tombstones(t->ft), 1);
+    ft_free(t);
+}
+
+/* Tombstones the table keeps for max_flows (as flow.c computes it). */
+static size_t tombs_for(size_t max_flows)
+{
+    size_t n = max_flows * CAP_TOMBSTONES_PER_FLOW;
+
+    return n < CAP_TOMBSTONES_MAX ? n : CAP_TOMBSTONES_MAX;
+}
+
+/* Counts the occurrences of c in s. */
+static int count_char(const char *s, char c)
+{
+    int n = 0;
+
+    for (; *s; s++)
+        n += *s == c;
+    return n;
+}
+
+/* Three interleaved connections through a table of two: the evicted one is
+ * stored once (one flow_start, one flow_end) and its later packets are
+ * absorbed and counted, not turned into new mid-stream flows. */
+static void test_flow_evicted_tombstone_absorbs(void **st)
+{
+    struct ftest *t = ft_new(2);
+
+    (void)st;
+    handshake(t, 43000, 100, 200, 1.0);                 /* A */
+    seg(t, 0, 43000, PSH | ACK, 101, 201, "a1", 1.05);
+    handshake(t, 43001, 300, 400, 1.1);                 /* B */
+    seg(t, 0, 43001, PSH | ACK, 301, 401, "b1", 1.15);
+    handshake(t, 43002, 500, 600, 1.2);                 /* C: A is evicted */
+    assert_int_equal(t->r->starts, 3);
+    assert_int_equal(t->r->ends, 1);
+    assert_int_equal(t->r->reason[0], CAP_END_TIMEOUT);
+    assert_true(t->r->end_ts[0] == 1.05);               /* A's last packet */
+    assert_int_equal(t->st.evicted, 1);
+    assert_int_equal(cap_flow_tombstones(t->ft), 1);
+    assert_int_equal(cap_flow_count(t->ft) - cap_flow_tombstones(t->ft), 2);
+
+    /* interleaved: A's later packets (data both ways, a retransmitted SYN,
+     * FINs) among B's and C's */
+    seg(t, 0, 43000, PSH | ACK, 103, 201, "a2", 1.3);              /* 2 bytes */
+    seg(t, 0, 43002, PSH | ACK, 501, 601, "c1", 1.31);
+    seg(t, 1, 43000, PSH | ACK, 201, 105, "250 a\r\n", 1.32);     /* 7 bytes */
+    seg(t, 0, 43001, PSH | ACK, 303, 401, "b2", 1.33);
+    seg(t, 0, 43000, SYN, 100, 0, NULL, 1.34);                     /* same ISN */
+    seg(t, 0, 43000, FIN | ACK, 105, 208, NULL, 1.35);
+    seg(t, 1, 43000, FIN | ACK, 208, 106, NULL, 1.36);
+    seg(t, 0, 43000, ACK, 106, 209, NULL, 1.37);
+    assert_int_equal(t->r->starts, 3);                  /* no new flow for A */
+    assert_int_equal(t->r->ends, 1);
+    assert_int_equal(t->st.flows, 3);
+    assert_int_equal(t->st.evicted, 1);
+    assert_int_equal(t->st.evicted_packets, 6);
+    assert_int_equal(t->st.evicted_bytes, 9);
+    assert_int_equal(count_char(t->r->log, 'M'), 0);    /* nothing mid-stream */
+    assert_string_equal(t->r->out[0], "a1b1c1b2");
+    assert_string_equal(t->r->out[1], "");
+
+    /* a new SYN (new ISN) on A's 4-tuple is a new connection: the table is
+     * full again, so C (least recently active) is evicted for it */
+    seg(t, 0, 43000, SYN, 9000, 0, NULL, 2.0);
+    assert_int_equal(t->r->starts, 4);
+    assert_int_equal(t->r->fi[3].syn_seen, 1);
+    assert_int_equal(t->r->fi[3].side[0].port, 43000);
+    assert_int_equal(t->r->ends, 2);
+    assert_true(t->r->end_ts[1] == 1.31);               /* C's last packet */
+    assert_int_equal(t->st.evicted, 2);
+    assert_int_equal(t->st.evicted_packets, 6);         /* not absorbed */
+    seg(t, 1, 43000, SYN | ACK, 7000, 9001, NULL, 2.01);
+    seg(t, 0, 43000, PSH | ACK, 9001, 7001, "new", 2.02);
+    assert_string_equal(t->r->out[0], "a1b1c1b2new");
+
+    /* C's later packets are absorbed by its tombstone as well */
+    seg(t, 0, 43002, PSH | ACK, 503, 601, "c2", 2.1);
+    assert_int_equal(t->r->starts, 4);
+    assert_int_equal(t->st.evicted_packets, 7);
+    assert_int_equal(t->st.evicted_bytes, 11);
+
+    cap_flow_end_all(t->ft, CAP_END_EOF);
+    assert_int_equal(t->r->ends, 4);                    /* every flow ended once */
+    assert_int_equal(count_char(t->r->log, 'S'), 4);
+    assert_int_equal(count_char(t->r->log, 'E'), 4);
+    ft_free(t);
+}
+
+/* A connection evicted between its SYN and the SYN/ACK: the answer to its
+ * SYN belongs to it (absorbed), a SYN/ACK answering another ISN does not. */
+static void test_flow_evicted_synack_absorbed(void **st)
+{
+    struct ftest *t = ft_new(2);
+
+    (void)st;
+    seg(t, 0, 44000, SYN, 100, 0, NULL, 1.0);           /* A: SYN only */
+    handshake(t, 44001, 300, 400, 1.1);
+    handshake(t, 44002, 500, 600, 1.2);                 /* A evicted */
+    assert_int_equal(t->r->ends, 1);
+    seg(t, 1, 44000, SYN | ACK, 200, 101, NULL, 1.3);   /* answers A's SYN */
+    assert_int_equal(t->r->starts, 3);
+    assert_int_equal(t->st.evicted_packets, 1);
+    seg(t, 1, 44000, SYN | ACK, 200, 101, NULL, 1.35);  /* retransmitted */
+    assert_int_equal(t->r->starts, 3);
+    assert_int_equal(t->st.evicted_packets, 2);
+    seg(t, 1, 44000, SYN | ACK, 9999, 5001, NULL, 1.4); /* another connection */
+    assert_int_equal(t->r->starts, 4);
+    assert_int_equal(t->st.evicted_packets, 2);
+    ft_free(t);
+}
+
+/* max_flows counts flows holding consumer state only: tombstones of ended
+ * connections take no place from open ones. */
+static void test_flow_tombstones_not_counted(void **st)
+{
+    struct ftest *t = ft_new(2);
+
+    (void)st;
+    handshake(t, 47000, 100, 200, 1.0);
+    seg(t, 0, 47000, FIN | ACK, 101, 201, NULL, 1.1);
+    seg(t, 1, 47000, FIN | ACK, 201, 102, NULL, 1.2);
+    assert_int_equal(t->r->ends, 1);
+    handshake(t, 47001, 100, 200, 2.0);
+    seg(t, 0, 47001, PSH | ACK, 101, 201, "b", 2.05);
+    handshake(t, 47002, 100, 200, 2.1);
+    seg(t, 0, 47002, PSH | ACK, 101, 201, "c", 2.15);
+    assert_int_equal(t->st.evicted, 0);
+    assert_int_equal(t->r->ends, 1);
+    assert_int_equal(cap_flow_tombstones(t->ft), 1);
+    assert_int_equal(cap_flow_count(t->ft), 3);
+    assert_string_equal(t->r->out[0], "bc");
+    ft_free(t);
+}
+
+/* Tombstones are bounded (max_flows * CAP_TOMBSTONES_PER_FLOW): past it the
+ * least recently active is removed, and only then does a late packet of its
+ * connection start a new flow.  Idle tombstones expire. */
+static void test_flow_tombstone_limit(void **st)
+{
+    struct ftest *t = ft_new(2);
+    size_t max = tombs_for(2);
+    int i, n = (int)max + 4;
+
+    (void)st;
+    assert_true(max >= 2);
+    /* n connections at once through a table of 2: n - 2 are evicted */
+    for (i = 0; i < n; i++) {
+        uint16_t p = (uint16_t)(45000 + i);
+
+        handshake(t, p, 1000u * (uint32_t)i, 77, 1.0 + i);
+        seg(t, 0, p, PSH | ACK, 1000u * (uint32_t)i + 1u, 78, "x", 1.5 + i);
+        assert_true(cap_flow_tombstones(t->ft) <= max);
+        assert_true(cap_flow_count(t->ft) - cap_flow_tombstones(t->ft) <= 2);
+    }
+    assert_int_equal(t->st.evicted, n - 2);
+    assert_int_equal(cap_flow_tombstones(t->ft), max);
+    assert_int_equal(cap_flow_count(t->ft), max + 2);
+    assert_int_equal(t->r->starts, n);
+    /* the 4 oldest tombstones were removed: the first connection's late
+     * packet starts a new (mid-stream) flow ... */
+    seg(t, 0, 45000, PSH | ACK, 2, 78, "y", 100.0);
+    assert_int_equal(t->r->starts, n + 1);
+    assert_true(n < 16);                                /* fi[] keeps 16 */
+    assert_int_equal(t->r->fi[n].syn_seen, 0);
+    assert_int_equal(t->st.evicted_packets, 0);
+    /* ... while an evicted connection whose tombstone is kept is absorbed
+     * (45000's new flow evicted one more: the 5th connection's tombstone,
+     * the least recently active, was removed for it) */
+    seg(t, 0, (uint16_t)(45000 + n - 3), PSH | ACK, 1000u * (uint32_t)(n - 3) + 2u, 78,
+        "z", 100.1);
+    assert_int_equal(t->r->starts, n + 1);
+    assert_int_equal(t->st.evicted_packets, 1);
+    assert_int_equal(cap_flow_tombstones(t->ft), max);
+
+    /* closed connections' tombstones are bounded by the same limit */
+    for (i = 0; i < n; i++) {
+        uint16_t p = (uint16_t)(46000 + i);
+
+        handshake(t, p, 10, 20, 200.0 + i);
+        seg(t, 0, p, FIN | ACK, 11, 21, NULL, 200.1 + i);
+        seg(t, 1, p, FIN | ACK, 21, 12, NULL, 200.2 + i);
+        assert_true(cap_flow_tombstones(t->ft) <= max);
+    }
+    assert_int_equal(cap_flow_tombstones(t->ft), max);
+
+    /* idle: everything expires, tombstones included */
+    cap_flow_expire(t->ft, 400.0);
+    assert_int_equal(cap_flow_count(t->ft), 0);
+    seg(t, 0, (uint16_t)(46000 + n - 1), PSH | ACK, 12, 22, "late", 401.0);
+    assert_int_equal(cap_flow_count(t->ft), 1);          /* a new flow again */
     ft_free(t);
 }
 
@@ -976,6 +1228,7 @@ int main(void)
         cmocka_unit_test(test_queue_segs_overflow),
         cmocka_unit_test(test_queue_bytes_overflow),
         cmocka_unit_test(test_pool_exhausted),
+        cmocka_unit_test(test_history_grows),
         cmocka_unit_test(test_truncated_segment),
         cmocka_unit_test(test_random_orders),
         cmocka_unit_test(test_flow_full_session),
@@ -989,6 +1242,10 @@ int main(void)
         cmocka_unit_test(test_flow_refused),
         cmocka_unit_test(test_flow_not_wanted_and_no_start),
         cmocka_unit_test(test_flow_eviction),
+        cmocka_unit_test(test_flow_evicted_tombstone_absorbs),
+        cmocka_unit_test(test_flow_evicted_synack_absorbed),
+        cmocka_unit_test(test_flow_tombstones_not_counted),
+        cmocka_unit_test(test_flow_tombstone_limit),
         cmocka_unit_test(test_flow_idle_expiry_and_eof),
         cmocka_unit_test(test_flow_ipv6_and_vlan_are_separate),
     };
