@@ -88,6 +88,12 @@
 #define DIS_FINDINGS_MAX           64u
 /* Messages per session whose plaintext_message_body finding is stored. */
 #define DIS_BODY_FINDINGS_MAX      64u
+/* Values of one ClientHello list (cipher suites, extension types) sorted
+ * for the JA4 hashes, on the stack (2 bytes each).  Far above what any
+ * client offers (fewer suites than this were ever registered).  Past it
+ * the hash covers the first ones in wire order; the count field of JA4
+ * already reads 99, and the hello is not marked malformed. */
+#define DIS_TLS_JA4_LIST_MAX       1024u
 
 /* Stored text fields (bytes including NUL, after escaping). */
 #define MT_STR_SHORT               64

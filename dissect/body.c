@@ -17,6 +17,13 @@
  *  - the smuggling scanner (sstate) reads the raw stream (DATA before
  *    unstuffing, or BDAT octets) for end-of-data look-alikes that use a
  *    bare LF or bare CR, and for command lines after one.
+ *
+ * Inside a line neither the DATA scanner nor the smuggling scanner changes
+ * state (the header scanner reads the content runs), so the feeders skip
+ * such bytes a word at a time (scan_eol) and step over a plain CRLF line
+ * break in one go (plain_crlf); the two byte machines only see the bytes
+ * around other line breaks.  Both shortcuts leave every state exactly as
+ * feeding the bytes one by one would.
  */
 #include <string.h>
 #include <openssl/evp.h>
@@ -393,6 +400,71 @@ static void smug_byte(struct body *b, uint8_t c, uint64_t off)
     }
 }
 
+/* ---- fast paths ------------------------------------------------------------- */
+
+/* High bit of each byte of y that is zero, nothing else: no carry crosses
+ * a byte, so the result is exact (not only "some byte is zero"). */
+static uint64_t zero_bytes(uint64_t y)
+{
+    const uint64_t low7 = 0x7f7f7f7f7f7f7f7full;
+
+    return ~(((y & low7) + low7) | y) & ~low7;
+}
+
+/*
+ * Index of the first '\r' or '\n' in p[i..len), or len.  Eight bytes per
+ * step, loaded with memcpy (no alignment or aliasing assumption, never past
+ * len) and compared with both bytes at once (zero_bytes of w ^ 0x0d0d..
+ * and w ^ 0x0a0a..).  On a little-endian target the first match is the
+ * lowest flagged byte; elsewhere the flagged word is walked byte by byte.
+ */
+static size_t scan_eol(const uint8_t *p, size_t i, size_t len)
+{
+    const uint64_t ones = 0x0101010101010101ull;
+
+    while (len - i >= 8) {
+        uint64_t w, m;
+
+        memcpy(&w, p + i, 8);
+        m = zero_bytes(w ^ (ones * '\r')) | zero_bytes(w ^ (ones * '\n'));
+        if (m != 0) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && \
+    (defined(__GNUC__) || defined(__clang__))
+            return i + (size_t)__builtin_ctzll(m) / 8;
+#else
+            break;
+#endif
+        }
+        i += 8;
+    }
+    while (i < len && p[i] != '\r' && p[i] != '\n')
+        i++;
+    return i;
+}
+
+/*
+ * 1 when p[i..i+3) is CR LF x with x not '.', CR or LF, and no command
+ * line is being collected after a candidate, while both scanners are
+ * inside a line (dstate D_MID or not used, sstate S_MID).  Fed one by one,
+ * those three bytes would take the DATA scanner D_MID -> D_CR -> D_BOL ->
+ * D_MID and the smuggling scanner S_MID -> S_CR -> S_BOL + K_CRLF -> S_MID,
+ * with cmd_line_end only emptying lbuf (the "DATA" test needs a candidate
+ * and no smuggled command yet) and cmd_byte(x) storing nothing (cmd_wants
+ * is 0 for the same reason), and x (not '.') records no dot offset.  The
+ * caller then only needs lbuf_len = 0.
+ */
+static int plain_crlf(const struct body *b, const uint8_t *p, size_t i, size_t len)
+{
+    uint8_t x;
+
+    if (len - i < 3 || p[i] != '\r' || p[i + 1] != '\n')
+        return 0;
+    x = p[i + 2];
+    if (x == '.' || x == '\r' || x == '\n')
+        return 0;
+    return b->bare_eod_candidates == 0 || b->smuggled_command;
+}
+
 /* ---- public ------------------------------------------------------------------ */
 
 /*
@@ -442,12 +514,17 @@ size_t body_feed_data(struct body *b, const uint8_t *p, size_t len, int *done)
     while (i < len) {
         uint8_t c;
 
-        /* Fast path: plain line bytes change no state. */
+        /* Fast path: plain line bytes and plain CRLF line breaks change
+         * no state (see scan_eol, plain_crlf). */
         if (b->dstate == D_MID && b->sstate == S_MID && !cmd_wants(b)) {
-            while (i < len && p[i] != '\r' && p[i] != '\n')
-                i++;
+            i = scan_eol(p, i, len);
             if (i == len)
                 break;
+            if (plain_crlf(b, p, i, len)) {
+                b->lbuf_len = 0;
+                i += 3;
+                continue;
+            }
         }
         c = p[i];
         /* Content offset of c: emitted + pending run + a held CR. */
@@ -519,10 +596,14 @@ void body_feed_raw(struct body *b, const uint8_t *p, size_t len)
     content_out(b, p, len);
     while (i < len) {
         if (b->sstate == S_MID && !cmd_wants(b)) {
-            while (i < len && p[i] != '\r' && p[i] != '\n')
-                i++;
+            i = scan_eol(p, i, len);
             if (i == len)
                 break;
+            if (plain_crlf(b, p, i, len)) {
+                b->lbuf_len = 0;
+                i += 3;
+                continue;
+            }
         }
         smug_byte(b, p[i], base + i);
         i++;

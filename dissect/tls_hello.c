@@ -8,6 +8,11 @@
  * the suite (SSL_CIPHER_find on a lazily created SSL object), else from a
  * built-in table of the weak suites a Debian libssl no longer carries
  * (EXPORT, single DES, RC4, 3DES, NULL, ...), else "0xXXXX".
+ *
+ * Per ClientHello work is kept small: the weakness of each offered suite
+ * is looked up by id (cipher_weakness_id, filled once per id from the
+ * name), JA3/JA4 numbers are formatted by hand into a buffered digest,
+ * the digest algorithms are fetched once, and JA4 sorts on the stack.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +28,9 @@
 static SSL_CTX *g_ctx;
 static SSL *g_ssl;
 static int g_ssl_failed;
+/* Digest algorithms for JA3 (MD5) and JA4 (SHA-256), fetched on first use;
+ * NULL while not fetched or unavailable. */
+static EVP_MD *g_md5, *g_sha256;
 
 /* Weak suites OpenSSL builds may lack (IANA names; 0x0060-0x0066 are the
  * never-registered EXPORT1024 drafts, still seen in old clients). */
@@ -133,7 +141,9 @@ static const SSL_CIPHER *ossl_cipher(uint16_t id)
     return SSL_CIPHER_find(g_ssl, b);
 }
 
-/* Frees the cached SSL objects (see tls_int.h). */
+/* Frees the cached SSL objects and digest algorithms (see tls_int.h).
+ * The weakness-by-id table stays: it only holds answers libssl's own
+ * table gave, which do not change. */
 void tls_hello_cleanup(void)
 {
     SSL_free(g_ssl);
@@ -141,6 +151,10 @@ void tls_hello_cleanup(void)
     g_ssl = NULL;
     g_ctx = NULL;
     g_ssl_failed = 0;
+    EVP_MD_free(g_md5);
+    EVP_MD_free(g_sha256);
+    g_md5 = NULL;
+    g_sha256 = NULL;
 }
 
 /* IANA name of suite id into dst (see tls_int.h). */
@@ -186,6 +200,34 @@ unsigned tls_cipher_weakness(const char *iana_name)
     return w;
 }
 
+/* Weakness classes by suite id, remembered per id: entry = classes |
+ * WEAK_KNOWN once filled, 0 before.  The classes fit below WEAK_KNOWN. */
+#define WEAK_KNOWN 0x80u
+#define WEAK_ALL   (TLS_WEAK_NULL | TLS_WEAK_EXPORT | TLS_WEAK_DES | TLS_WEAK_RC4 | \
+                    TLS_WEAK_ANON | TLS_WEAK_3DES | TLS_WEAK_RSA_KX)
+_Static_assert(WEAK_ALL < WEAK_KNOWN, "weakness classes must fit below WEAK_KNOWN");
+static uint8_t g_weak_by_id[65536];
+
+/* tls_cipher_weakness() of tls_cipher_name(id), the same answer for every
+ * id, computed once per id.  An answer is only remembered while libssl's
+ * table was usable (g_ssl): without it the name may come from the
+ * fallback table, and a later lookup (after tls_hello_cleanup) could
+ * succeed and name the suite differently. */
+static unsigned cipher_weakness_id(uint16_t id)
+{
+    uint8_t e = g_weak_by_id[id];
+    char name[MT_STR_SHORT];
+    unsigned w;
+
+    if (e & WEAK_KNOWN)
+        return e & WEAK_ALL;
+    tls_cipher_name(id, name, sizeof name);
+    w = tls_cipher_weakness(name);
+    if (g_ssl != NULL)
+        g_weak_by_id[id] = (uint8_t)(w | WEAK_KNOWN);
+    return w;
+}
+
 /* "TLSv1.2" etc. into dst (see tls_int.h). */
 void tls_version_name(uint16_t v, char *dst, size_t dstsz)
 {
@@ -207,24 +249,81 @@ void tls_version_name(uint16_t v, char *dst, size_t dstsz)
 
 /* ---- digests --------------------------------------------------------- */
 
+/* Decimal digits of v into dst (room for 10), no NUL; returns how many.
+ * Same digits as printf "%u". */
+size_t tls_fmt_dec(char *dst, uint32_t v)
+{
+    char t[10];
+    size_t n = 0;
+
+    do {
+        t[n++] = (char)('0' + v % 10u);
+        v /= 10u;
+    } while (v != 0);
+    for (size_t i = 0; i < n; i++)
+        dst[i] = t[n - 1 - i];
+    return n;
+}
+
+/* Four lower-case hex digits of v into dst, no NUL (printf "%04x"). */
+void tls_fmt_hex4(char dst[4], uint16_t v)
+{
+    static const char hx[] = "0123456789abcdef";
+
+    dst[0] = hx[(v >> 12) & 0xfu];
+    dst[1] = hx[(v >> 8) & 0xfu];
+    dst[2] = hx[(v >> 4) & 0xfu];
+    dst[3] = hx[v & 0xfu];
+}
+
+/* A digest over our own text, fed through a small buffer so that the
+ * values of a list cost one EVP_DigestUpdate per buffer, not per value. */
 struct dg {
     EVP_MD_CTX *c;
     int ok;
+    size_t n;                   /* bytes waiting in buf */
+    char buf[256];
 };
 
-/* Starts a digest; g->ok = 0 when the algorithm is unavailable (e.g. MD5
- * under a FIPS-only provider): the fingerprint then stays "". */
+/* Digest algorithm *slot, fetched on first use (NULL if unavailable, e.g.
+ * MD5 under a FIPS-only provider; then fetched again next time). */
+static const EVP_MD *md_get(EVP_MD **slot, const char *name)
+{
+    if (*slot == NULL)
+        *slot = EVP_MD_fetch(NULL, name, NULL);
+    return *slot;
+}
+
+/* Starts a digest; g->ok = 0 when the algorithm is unavailable: the
+ * fingerprint then stays "". */
 static void dg_init(struct dg *g, const EVP_MD *md)
 {
+    g->n = 0;
     g->c = EVP_MD_CTX_new();
     g->ok = g->c && md && EVP_DigestInit_ex(g->c, md, NULL) == 1;
 }
 
-/* Hashes n bytes of our own text. */
+/* Hashes what waits in the buffer. */
+static void dg_flush(struct dg *g)
+{
+    if (g->n > 0 && g->ok && EVP_DigestUpdate(g->c, g->buf, g->n) != 1)
+        g->ok = 0;
+    g->n = 0;
+}
+
+/* Hashes n bytes of our own text (buffered). */
 static void dg_put(struct dg *g, const char *s, size_t n)
 {
-    if (g->ok && EVP_DigestUpdate(g->c, s, n) != 1)
-        g->ok = 0;
+    if (n > sizeof g->buf - g->n) {
+        dg_flush(g);
+        if (n > sizeof g->buf) {
+            if (g->ok && EVP_DigestUpdate(g->c, s, n) != 1)
+                g->ok = 0;
+            return;
+        }
+    }
+    memcpy(g->buf + g->n, s, n);
+    g->n += n;
 }
 
 /* Finishes the digest and writes its first hexlen hex digits into dst
@@ -236,6 +335,7 @@ static void dg_hex(struct dg *g, char *dst, size_t hexlen)
     static const char hx[] = "0123456789abcdef";
 
     dst[0] = '\0';
+    dg_flush(g);
     if (g->ok && EVP_DigestFinal_ex(g->c, md, &mdlen) == 1 && hexlen <= 2u * mdlen) {
         for (size_t i = 0; i < hexlen; i++)
             dst[i] = hx[(md[i / 2] >> ((i % 2) ? 0 : 4)) & 0xf];
@@ -248,21 +348,27 @@ static void dg_hex(struct dg *g, char *dst, size_t hexlen)
 /* Appends "<sep><decimal v>" (sep omitted for the first item). */
 static void dg_dec(struct dg *g, uint32_t v, int *first)
 {
-    char b[16];
-    int n = snprintf(b, sizeof b, "%s%u", *first ? "" : "-", (unsigned)v);
+    char b[11];
+    size_t n = 0;
+
+    if (!*first)
+        b[n++] = '-';
     *first = 0;
-    if (n > 0)
-        dg_put(g, b, (size_t)n);
+    n += tls_fmt_dec(b + n, v);
+    dg_put(g, b, n);
 }
 
 /* Appends "<,><4 hex v>" (comma omitted for the first item). */
 static void dg_hex4(struct dg *g, uint16_t v, int *first)
 {
-    char b[8];
-    int n = snprintf(b, sizeof b, "%s%04x", *first ? "" : ",", (unsigned)v);
+    char b[5];
+    size_t n = 0;
+
+    if (!*first)
+        b[n++] = ',';
     *first = 0;
-    if (n > 0)
-        dg_put(g, b, (size_t)n);
+    tls_fmt_hex4(b + n, v);
+    dg_put(g, b, n + 4);
 }
 
 /* ---- ClientHello ----------------------------------------------------- */
@@ -316,26 +422,6 @@ static int ch_extensions(struct ch *c, const uint8_t *p, size_t len)
     return 0;
 }
 
-/* Extension types in order (GREASE included); *count gets how many. */
-static uint16_t *ch_ext_types(const struct ch *c, size_t *count)
-{
-    size_t n = c->ext_len / 4 + 1;
-    uint16_t *v = malloc(n * sizeof *v);
-    struct tls_rd r = tls_rd_make(c->ext, c->ext_len);
-    *count = 0;
-    if (!v)
-        return NULL;
-    while (tls_rd_left(&r) >= 4 && *count < n) {
-        uint32_t type = tls_rd_uint(&r, 2);
-        uint32_t elen = tls_rd_uint(&r, 2);
-        (void)tls_rd_sub(&r, elen);
-        if (r.err)
-            break;
-        v[(*count)++] = (uint16_t)type;
-    }
-    return v;
-}
-
 /* Inner list of an extension: `lenbytes`-byte length, then the list. */
 static struct tls_rd ext_list(struct tls_rd e, unsigned lenbytes)
 {
@@ -352,6 +438,26 @@ static int cmp_u16(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* Sorts v[0..n) ascending: insertion sort for the short lists real hellos
+ * carry, qsort for longer ones (equal values are indistinguishable, so
+ * both give the same array). */
+static void sort_u16(uint16_t *v, size_t n)
+{
+    if (n > 64) {
+        qsort(v, n, sizeof *v, cmp_u16);
+        return;
+    }
+    for (size_t i = 1; i < n; i++) {
+        uint16_t x = v[i];
+        size_t j = i;
+        while (j > 0 && v[j - 1] > x) {
+            v[j] = v[j - 1];
+            j--;
+        }
+        v[j] = x;
+    }
+}
+
 /* ASCII letter or digit (JA4's test for the ALPN characters). */
 static int alnum(uint8_t c)
 {
@@ -366,12 +472,14 @@ static int alnum(uint8_t c)
 static void compute_ja3(const struct ch *c, char out[33])
 {
     struct dg g;
-    char b[16];
-    int first, n;
+    char b[11];
+    int first;
+    size_t n;
 
-    dg_init(&g, EVP_md5());
-    n = snprintf(b, sizeof b, "%u,", (unsigned)c->version);
-    dg_put(&g, b, (size_t)n);
+    dg_init(&g, md_get(&g_md5, "MD5"));
+    n = tls_fmt_dec(b, c->version);
+    b[n++] = ',';
+    dg_put(&g, b, n);
 
     struct tls_rd r = c->ciphers;
     first = 1;
@@ -440,7 +548,9 @@ static const char *ja4_version(uint32_t v)
  * when there are none); an empty list gives "000000000000".
  * Deviations: for an SSLv2 hello only the specs that are TLS suites
  * (00 XX YY) are counted and hashed; the DTLS/QUIC prefixes never apply
- * (we only see TCP). */
+ * (we only see TCP); a list longer than DIS_TLS_JA4_LIST_MAX (config.h)
+ * is hashed over its first DIS_TLS_JA4_LIST_MAX values (the count field
+ * reads 99 either way). */
 static void compute_ja4(const struct ch *c, char out[40])
 {
     uint32_t ver = c->version;
@@ -461,42 +571,48 @@ static void compute_ja4(const struct ch *c, char out[40])
             ver = best;
     }
 
-    /* ciphers */
-    size_t cap = c->ciphers.len / c->spec + 1;
-    uint16_t *cs = malloc(cap * sizeof *cs);
+    /* ciphers: nc counts them all, the first DIS_TLS_JA4_LIST_MAX are kept */
+    uint16_t cs[DIS_TLS_JA4_LIST_MAX];
+    size_t ncs = 0;
     struct tls_rd r = c->ciphers;
-    while (cs && tls_rd_left(&r) >= c->spec && nc < cap) {
+    while (tls_rd_left(&r) >= c->spec) {
         uint32_t v = tls_rd_uint(&r, c->spec);
         if (v > 0xffffu || tls_is_grease(v))
             continue;
-        cs[nc++] = (uint16_t)v;
+        nc++;
+        if (ncs < DIS_TLS_JA4_LIST_MAX)
+            cs[ncs++] = (uint16_t)v;
     }
-    if (cs && nc > 0) {
+    if (ncs > 0) {
         struct dg g;
         int first = 1;
-        qsort(cs, nc, sizeof *cs, cmp_u16);
-        dg_init(&g, EVP_sha256());
-        for (size_t i = 0; i < nc; i++)
+        sort_u16(cs, ncs);
+        dg_init(&g, md_get(&g_sha256, "SHA256"));
+        for (size_t i = 0; i < ncs; i++)
             dg_hex4(&g, cs[i], &first);
         dg_hex(&g, bhash, 12);
     }
-    free(cs);
 
-    /* extensions */
-    size_t nt = 0;
-    uint16_t *et = ch_ext_types(c, &nt);
-    for (size_t i = 0; et && i < nt; i++) {
-        if (tls_is_grease(et[i]))
+    /* extensions: nall counts them all (without GREASE), et keeps the
+     * first DIS_TLS_JA4_LIST_MAX without GREASE, SNI and ALPN */
+    uint16_t et[DIS_TLS_JA4_LIST_MAX];
+    struct tls_rd e = tls_rd_make(c->ext, c->ext_len);
+    while (tls_rd_left(&e) >= 4) {
+        uint32_t type = tls_rd_uint(&e, 2);
+        (void)tls_rd_sub(&e, tls_rd_uint(&e, 2));
+        if (e.err)
+            break;
+        if (tls_is_grease(type))
             continue;
         nall++;
-        if (et[i] != 0x0000 && et[i] != 0x0010)
-            et[ne++] = et[i];
+        if (type != 0x0000 && type != 0x0010 && ne < DIS_TLS_JA4_LIST_MAX)
+            et[ne++] = (uint16_t)type;
     }
-    if (et && ne > 0) {
+    if (ne > 0) {
         struct dg g;
         int first = 1;
-        qsort(et, ne, sizeof *et, cmp_u16);
-        dg_init(&g, EVP_sha256());
+        sort_u16(et, ne);
+        dg_init(&g, md_get(&g_sha256, "SHA256"));
         for (size_t i = 0; i < ne; i++)
             dg_hex4(&g, et[i], &first);
         struct tls_rd sa = ext_list(c->sig, 2);
@@ -511,7 +627,6 @@ static void compute_ja4(const struct ch *c, char out[40])
         }
         dg_hex(&g, chash, 12);
     }
-    free(et);
 
     /* first ALPN value */
     struct tls_rd al = ext_list(c->alpn, 2);
@@ -531,9 +646,33 @@ static void compute_ja4(const struct ch *c, char out[40])
         }
     }
 
-    snprintf(out, 40, "t%s%c%02u%02u%s_%s_%s", ja4_version(ver),
-             c->has_sni ? 'd' : 'i', (unsigned)(nc > 99 ? 99 : nc),
-             (unsigned)(nall > 99 ? 99 : nall), alpn, bhash, chash);
+    /* "t%s%c%02u%02u%s_%s_%s": at most 36 bytes + NUL; a hash is "" when
+     * its digest failed */
+    char *o = out;
+    size_t hl;
+    *o++ = 't';
+    memcpy(o, ja4_version(ver), 2);
+    o += 2;
+    *o++ = c->has_sni ? 'd' : 'i';
+    if (nc > 99)
+        nc = 99;
+    if (nall > 99)
+        nall = 99;
+    *o++ = (char)('0' + nc / 10);
+    *o++ = (char)('0' + nc % 10);
+    *o++ = (char)('0' + nall / 10);
+    *o++ = (char)('0' + nall % 10);
+    *o++ = alpn[0];
+    *o++ = alpn[1];
+    *o++ = '_';
+    hl = strlen(bhash);                 /* our own text */
+    memcpy(o, bhash, hl);
+    o += hl;
+    *o++ = '_';
+    hl = strlen(chash);
+    memcpy(o, chash, hl);
+    o += hl;
+    *o = '\0';
 }
 
 /* Fills the ClientHello fields of t->info from a parsed hello. */
@@ -591,15 +730,13 @@ static void ch_fill(tls_parser_t *t, const struct ch *c)
     struct tls_rd r = c->ciphers;
     while (tls_rd_left(&r) >= c->spec) {
         uint32_t v = tls_rd_uint(&r, c->spec);
-        char name[MT_STR_SHORT];
         if (tls_is_grease(v))
             continue;
         if (v > 0xffffu) {              /* SSLv2-only spec: all weak */
             ti->offered_weak_ciphers++;
             continue;
         }
-        tls_cipher_name((uint16_t)v, name, sizeof name);
-        if (tls_cipher_weakness(name))
+        if (cipher_weakness_id((uint16_t)v))
             ti->offered_weak_ciphers++;
     }
 

@@ -131,8 +131,15 @@ void tls_parse_server_hello_v2(tls_parser_t *t, const uint8_t *p, size_t len);
 /* IANA name of a cipher suite into dst (always NUL-terminated): OpenSSL's
  * table, then a small built-in table of weak suites, then "0xXXXX". */
 void tls_cipher_name(uint16_t id, char *dst, size_t dstsz);
-/* Frees the SSL objects cached for cipher names (tls_lib_cleanup). */
+/* Frees the SSL objects cached for cipher names and the digest
+ * algorithms of JA3/JA4 (tls_lib_cleanup). */
 void tls_hello_cleanup(void);
+/* Decimal digits of v into dst (room for 10), not NUL-terminated; returns
+ * how many (the digits printf "%u" gives). */
+size_t tls_fmt_dec(char *dst, uint32_t v);
+/* Four lower-case hex digits of v into dst, not NUL-terminated (printf
+ * "%04x"). */
+void tls_fmt_hex4(char dst[4], uint16_t v);
 /* "TLSv1.2" etc. into dst, or "0xXXXX" for an unknown value. */
 void tls_version_name(uint16_t v, char *dst, size_t dstsz);
 

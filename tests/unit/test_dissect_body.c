@@ -661,6 +661,77 @@ static void test_bdat_headers_and_smuggling(void **st)
     assert_int_equal(b.size, sizeof c1 + sizeof c2 + sizeof c3 - 3);
 }
 
+/* ---- fast path ------------------------------------------------------------ */
+
+/* Line breaks (CRLF, bare LF, bare CR, before dot lines) at every offset
+ * of an 8-byte word, next to bytes one bit away from CR or LF and bytes
+ * with the high bit set.  The one-shot feed (word scan, CRLF shortcut)
+ * must agree with every two-piece feed, with byte-at-a-time feeding
+ * (where neither shortcut applies) and with the reference. */
+static void test_fast_path_break_offsets(void **st)
+{
+    static const uint8_t fill[] = { 'a', 0x0c, 0x0b, 0x8d, 0x8a, 0xff, 0x01, ' ',
+                                    '.', 'x', 0x0e, 0x09, 0x00, 0x2e };
+    static const char *const brk[] = { "\r\n", "\n", "\r", "\r\n.", "\r\n..",
+                                       "\n.", "\r\r\n", "\r\n\r\n" };
+    char raw[512];
+    struct outcome ref;
+    (void)st;
+    for (size_t lead = 0; lead < 17; lead++) {
+        for (size_t k = 0; k < sizeof brk / sizeof brk[0]; k++) {
+            size_t n = (size_t)sprintf(raw, "Subject: w\r\n\r\n");
+            for (size_t line = 0; line < 3; line++) {
+                for (size_t i = 0; i < lead + line * 5; i++)
+                    raw[n++] = (char)fill[(i + line) % sizeof fill];
+                n += (size_t)sprintf(raw + n, "%s", brk[k]);
+            }
+            n += (size_t)sprintf(raw + n, "tail\r\n.\r\n");
+            check_all_splits(raw, n, 0, &ref);
+            assert_int_equal(ref.done, 1);
+            assert_string_equal(ref.subject, "w");
+        }
+    }
+}
+
+/* After a candidate, a line longer than the command buffer lets the fast
+ * path run again; the CRLF that ends it must still hand the next line to
+ * the command check (no CRLF shortcut while a command could follow). */
+static void test_fast_path_after_candidate(void **st)
+{
+    static const char mail[] =
+        "x\n.\nthis line is longer than sixteen bytes\r\nMAIL FROM:<a@b>\r\n.\r\n";
+    static const char data_line[] =
+        "x\n.\nthis line is longer than sixteen bytes\r\nordinary text line\r\n"
+        "DATA\r\n.\r\n";
+    static const char quiet[] =
+        "x\n.\nthis line is longer than sixteen bytes\r\nordinary text line\r\n"
+        "MAIL FROM is not at the start of this line\r\n.\r\n";
+    static const char after[] =
+        "x\n.\nRCPT TO:<a@b>\r\nthis line is longer than sixteen bytes\r\n"
+        "MAIL FROM:<c@d>\r\n.\r\n";
+    struct outcome ref;
+    struct body b;
+    (void)st;
+    SPLITS(mail, 0, &ref);
+    assert_int_equal(ref.done, 1);
+    assert_int_equal(ref.candidates, 1);
+    assert_int_equal(ref.smuggled, 1);
+    SPLITS(data_line, 0, &ref);
+    assert_int_equal(ref.smuggled, 1);
+    SPLITS(quiet, 0, &ref);
+    assert_int_equal(ref.candidates, 1);
+    assert_int_equal(ref.smuggled, 0);
+    SPLITS(after, 0, &ref);                 /* smuggled already: shortcut on */
+    assert_int_equal(ref.smuggled, 1);
+
+    /* BDAT octets take the same shortcuts */
+    assert_int_equal(body_begin(&b), 0);
+    body_feed_raw(&b, (const uint8_t *)mail, sizeof mail - 1);
+    body_finish(&b, NULL);
+    assert_int_equal(b.bare_eod_candidates, 1);     /* CRLF . CRLF is none */
+    assert_int_equal(b.smuggled_command, 1);
+}
+
 /* ---- lifecycle --------------------------------------------------------- */
 
 static void test_lifecycle(void **st)
@@ -750,6 +821,8 @@ int main(void)
         cmocka_unit_test(test_header_scan_limit),
         cmocka_unit_test(test_bdat_raw),
         cmocka_unit_test(test_bdat_headers_and_smuggling),
+        cmocka_unit_test(test_fast_path_break_offsets),
+        cmocka_unit_test(test_fast_path_after_candidate),
         cmocka_unit_test(test_lifecycle),
         cmocka_unit_test(test_large_body),
     };

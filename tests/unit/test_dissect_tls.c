@@ -829,6 +829,199 @@ static void test_weak_negotiated_names(void **state)
     assert_int_equal(tls_cipher_weakness("TLS_CHACHA20_POLY1305_SHA256"), 0);
 }
 
+/* The hand-written formatters behind JA3/JA4 give what snprintf gives:
+ * every 16-bit value, the decimal edges up to UINT32_MAX and a spread of
+ * 32-bit values. */
+static void test_fingerprint_formatters(void **state)
+{
+    (void)state;
+    static const uint32_t edges[] = {
+        0, 1, 9, 10, 11, 99, 100, 101, 999, 1000, 9999, 10000, 65534, 65535,
+        65536, 99999, 100000, 999999, 1000000, 0xffffffu - 1, 0xffffffu,
+        0x1000000u, 9999999, 10000000, 99999999, 100000000, 999999999,
+        1000000000, 4294967294u, 4294967295u
+    };
+    char got[16], want[16];
+    uint32_t x = 12345;
+
+    for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++) {
+        size_t n = tls_fmt_dec(got, edges[i]);
+        int w = snprintf(want, sizeof want, "%u", (unsigned)edges[i]);
+        assert_int_equal(n, (size_t)w);
+        assert_memory_equal(got, want, n);
+    }
+    for (uint32_t v = 0; v <= 0xffffu; v++) {
+        size_t n = tls_fmt_dec(got, v);
+        int w = snprintf(want, sizeof want, "%u", (unsigned)v);
+        assert_int_equal(n, (size_t)w);
+        assert_memory_equal(got, want, n);
+        tls_fmt_hex4(got, (uint16_t)v);
+        snprintf(want, sizeof want, "%04x", (unsigned)v);
+        assert_memory_equal(got, want, 4);
+    }
+    for (int i = 0; i < 100000; i++) {
+        x = x * 1664525u + 1013904223u;
+        size_t n = tls_fmt_dec(got, x);
+        int w = snprintf(want, sizeof want, "%u", (unsigned)x);
+        assert_int_equal(n, (size_t)w);
+        assert_memory_equal(got, want, n);
+    }
+}
+
+/* A ClientHello (legacy version 1.2, no session id) offering ciphers[0..nc)
+ * and empty extensions of types ext[0..ne), in that order. */
+static void build_ch_lists(struct wb *hs, const uint16_t *ciphers, size_t nc,
+                           const uint16_t *ext, size_t ne)
+{
+    size_t m, l;
+
+    put8(hs, 1);
+    m = open_len(hs, 3);
+    put16(hs, 0x0303);
+    for (int i = 0; i < 32; i++)
+        put8(hs, i);
+    put8(hs, 0);
+    l = open_len(hs, 2);
+    for (size_t i = 0; i < nc; i++)
+        put16(hs, ciphers[i]);
+    close_len(hs, l);
+    put8(hs, 1);
+    put8(hs, 0);
+    if (ne > 0) {
+        l = open_len(hs, 2);
+        for (size_t i = 0; i < ne; i++) {
+            put16(hs, ext[i]);
+            put16(hs, 0);
+        }
+        close_len(hs, l);
+    }
+    close_len(hs, m);
+}
+
+/* Parses one ClientHello handshake message (whole records). */
+static tls_parser_t *parse_hs(const struct wb *hs)
+{
+    static struct wb rec;
+    rec.n = 0;
+    records(&rec, 22, hs->b, hs->n, 16384);
+    tls_parser_t *t = tls_parser_new();
+    assert_non_null(t);
+    feed(t, 1, rec.b, rec.n);
+    return t;
+}
+
+/* offered_weak_ciphers is looked up by suite id: for every id it must
+ * agree with the weakness of the id's name.  All 65536 ids are offered
+ * over three hellos, twice (first lookups, then remembered ones). */
+static void test_weak_offered_every_id(void **state)
+{
+    (void)state;
+    static struct wb hs;
+    static uint16_t ids[32767];
+
+    for (int pass = 0; pass < 2; pass++) {
+        for (uint32_t base = 0; base <= 0xffffu; base += 32767) {
+            size_t n = 0;
+            uint32_t want = 0;
+            for (uint32_t id = base; id <= 0xffffu && n < 32767; id++) {
+                char name[MT_STR_SHORT];
+                ids[n++] = (uint16_t)id;
+                if (tls_is_grease(id))
+                    continue;
+                tls_cipher_name((uint16_t)id, name, sizeof name);
+                if (tls_cipher_weakness(name))
+                    want++;
+            }
+            hs.n = 0;
+            build_ch_lists(&hs, ids, n, NULL, 0);
+            tls_parser_t *t = parse_hs(&hs);
+            const struct tls_info *ti = tls_result(t);
+            assert_int_equal(ti->client_hello_seen, 1);
+            assert_int_equal(ti->malformed, 0);
+            if (ti->offered_weak_ciphers != want)
+                fail_msg("pass %d, ids %u..: %u weak, want %u", pass, (unsigned)base,
+                         (unsigned)ti->offered_weak_ciphers, (unsigned)want);
+            tls_parser_free(t);
+        }
+    }
+}
+
+/* Appends "<sep>v" in decimal (JA3 text) or 4-hex (JA4 text) to s. */
+static size_t cat_val(char *s, size_t n, int hex, const char *sep, unsigned v)
+{
+    return n + (size_t)sprintf(s + n, hex ? "%s%04x" : "%s%u", sep, v);
+}
+
+/* qsort order for uint16_t values (test side). */
+static int cmp16(const void *a, const void *b)
+{
+    uint16_t x = *(const uint16_t *)a, y = *(const uint16_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* JA3/JA4 of hellos with lists around DIS_TLS_JA4_LIST_MAX long (values
+ * in descending wire order): JA3 hashes everything (long text through the
+ * buffered digest), JA4 sorts the first DIS_TLS_JA4_LIST_MAX of each list
+ * (SNI and ALPN are not among them). */
+static void test_ja4_long_lists(void **state)
+{
+    (void)state;
+    static struct wb hs;
+    static uint16_t cs[DIS_TLS_JA4_LIST_MAX + 8], ex[DIS_TLS_JA4_LIST_MAX + 8];
+    static uint16_t sorted[DIS_TLS_JA4_LIST_MAX + 8];
+    static char text[64 * 1024];
+    const size_t sizes[] = { 99, 100, DIS_TLS_JA4_LIST_MAX - 1, DIS_TLS_JA4_LIST_MAX,
+                             DIS_TLS_JA4_LIST_MAX + 1, DIS_TLS_JA4_LIST_MAX + 8 };
+    size_t nall = 0;
+    uint32_t v = 0xfe00;
+
+    for (size_t i = 0; i < DIS_TLS_JA4_LIST_MAX + 8; v--) {
+        if (!tls_is_grease(v))
+            cs[i++] = (uint16_t)v;
+    }
+    for (size_t i = 0; i < DIS_TLS_JA4_LIST_MAX + 8; i++)
+        ex[i] = (uint16_t)(0x2000 - i);
+
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        size_t n = sizes[k], kept = n < DIS_TLS_JA4_LIST_MAX ? n : DIS_TLS_JA4_LIST_MAX;
+        char md5[33], ch[13], eh[13], want[40];
+        size_t len;
+
+        hs.n = 0;
+        build_ch_lists(&hs, cs, n, ex, n);
+        tls_parser_t *t = parse_hs(&hs);
+        const struct tls_info *ti = tls_result(t);
+        assert_int_equal(ti->malformed, 0);
+
+        len = (size_t)sprintf(text, "771,");
+        for (size_t i = 0; i < n; i++)
+            len = cat_val(text, len, 0, i ? "-" : "", cs[i]);
+        text[len++] = ',';
+        for (size_t i = 0; i < n; i++)
+            len = cat_val(text, len, 0, i ? "-" : "", ex[i]);
+        memcpy(text + len, ",,", 3);
+        digest_hex(EVP_md5(), text, md5, 32);
+        assert_string_equal(ti->ja3, md5);
+
+        memcpy(sorted, cs, kept * sizeof *sorted);
+        qsort(sorted, kept, sizeof *sorted, cmp16);
+        len = 0;
+        for (size_t i = 0; i < kept; i++)
+            len = cat_val(text, len, 1, i ? "," : "", sorted[i]);
+        digest_hex(EVP_sha256(), text, ch, 12);
+        memcpy(sorted, ex, kept * sizeof *sorted);
+        qsort(sorted, kept, sizeof *sorted, cmp16);
+        len = 0;
+        for (size_t i = 0; i < kept; i++)
+            len = cat_val(text, len, 1, i ? "," : "", sorted[i]);
+        digest_hex(EVP_sha256(), text, eh, 12);
+        nall = n > 99 ? 99 : n;
+        snprintf(want, sizeof want, "t12i%02zu%02zu00_%s_%s", nall, nall, ch, eh);
+        assert_string_equal(ti->ja4, want);
+        tls_parser_free(t);
+    }
+}
+
 static void test_sslv2_client_hello(void **state)
 {
     (void)state;
@@ -1338,6 +1531,9 @@ int main(void)
         cmocka_unit_test(test_ja4_alpn_chars),
         cmocka_unit_test(test_session_id_resumption),
         cmocka_unit_test(test_weak_negotiated_names),
+        cmocka_unit_test(test_fingerprint_formatters),
+        cmocka_unit_test(test_weak_offered_every_id),
+        cmocka_unit_test(test_ja4_long_lists),
         cmocka_unit_test(test_sslv2_client_hello),
         cmocka_unit_test(test_sslv2_server_hello),
         cmocka_unit_test(test_cert_strings),
