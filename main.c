@@ -367,6 +367,7 @@ static void cb_flow_end(void *arg, void *flow, enum cap_end_reason r, double ts)
     case CAP_END_RST:     mr = MT_END_RST; break;
     case CAP_END_TIMEOUT: mr = MT_END_TIMEOUT; break;
     case CAP_END_EOF:     mr = MT_END_EOF; break;
+    case CAP_END_EVICTED: mr = MT_END_EVICTED; break;
     }
     if (g->dis) {               /* a flow that never carried a byte leaves no trace */
         dis_end(g->dis, mr, ts);
@@ -431,6 +432,8 @@ static void stats_to_store(const struct cap_stats *cs, struct store_capture_stat
     ss->undecodable = cs->undecodable;
     ss->first_ts = cs->first_ts;
     ss->last_ts = cs->last_ts;
+    ss->evicted = cs->evicted;
+    ss->evicted_bytes = cs->evicted_bytes;
 }
 
 static void print_summary(FILE *out, const char *source, const struct cap_stats *cs,
@@ -694,8 +697,8 @@ static int analyze_one(store_t *st, const char *path, const struct analyze_opts 
     pl.all_ports = o->all_ports;
     pl.ev = o->ev;
     clock_gettime(CLOCK_MONOTONIC, &pl.t0);
-    if (store_capture_begin(st, is_stdin ? "-" : path, "file", sha, &pl.capture_id) < 0
-        || (probe[0] && store_capture_set_probe(st, pl.capture_id, probe) < 0)) {
+    if (store_capture_begin_probe(st, is_stdin ? "-" : path, "file", sha, probe,
+                                  &pl.capture_id) < 0) {
         err_line("database", "%s", store_errmsg(st));
         capture_close(cap);
         return 1;
@@ -783,7 +786,8 @@ static void help_analyze(FILE *out)
           "                        the system store\n"
           "      --max-flows N     connections followed at once (default 16384, about\n"
           "                        12 KiB each); past it the least recently active one\n"
-          "                        is ended and stored\n"
+          "                        is ended and stored, its later packets counted but\n"
+          "                        not analysed (the report says how many)\n"
           "  -q, --quiet           no summary, no progress line\n"
           "  -h, --help            this text\n", out);
 }

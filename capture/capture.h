@@ -34,7 +34,9 @@ struct cap_flow_info {
     double ts;                  /* time of the first packet                  */
 };
 
-enum cap_end_reason { CAP_END_FIN, CAP_END_RST, CAP_END_TIMEOUT, CAP_END_EOF };
+/* CAP_END_EVICTED: ended because the flow table was full; the connection
+ * was still open and its later packets are not analysed. */
+enum cap_end_reason { CAP_END_FIN, CAP_END_RST, CAP_END_TIMEOUT, CAP_END_EOF, CAP_END_EVICTED };
 
 enum cap_event {
     CAP_EV_OVERLAP_CONFLICT,    /* a retransmission carried different bytes  */

@@ -508,7 +508,7 @@ static void make_unwanted(struct cap_flow_table *ft, struct flow *f, double ts)
         close_flow(ft, f, CAP_END_FIN, ts);
 }
 
-/* Makes room in the live list by ending (CAP_END_TIMEOUT) its least
+/* Makes room in the live list by ending (CAP_END_EVICTED) its least
  * recently active flow.  Its entry stays as an FS_EVICTED tombstone, so
  * the connection's later packets are absorbed (and counted) instead of
  * starting a new mid-stream flow each time. */
@@ -519,7 +519,7 @@ static void evict_one(struct cap_flow_table *ft)
     if (f == NULL)
         return;
     ft->st->evicted++;
-    end_flow(ft, f, CAP_END_TIMEOUT, f->last_ts);
+    end_flow(ft, f, CAP_END_EVICTED, f->last_ts);
     bury(ft, f, FS_EVICTED);
 }
 

@@ -19,7 +19,8 @@ const char *mt_end_reason_name(enum mt_end_reason r)
     switch (r) {
     case MT_END_FIN:     return "fin";
     case MT_END_RST:     return "rst";
-    case MT_END_TIMEOUT: return "timeout";
+    case MT_END_TIMEOUT:
+    case MT_END_EVICTED: return "timeout";
     case MT_END_EOF:     break;
     }
     return "eof";

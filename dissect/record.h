@@ -21,7 +21,9 @@ enum mt_protection {
     MT_PROT_IMPLICIT_TLS
 };
 
-enum mt_end_reason { MT_END_FIN = 0, MT_END_RST, MT_END_TIMEOUT, MT_END_EOF };
+/* MT_END_EVICTED: the analyser stopped following a connection that went
+ * on (flow table full); stored as "timeout". */
+enum mt_end_reason { MT_END_FIN = 0, MT_END_RST, MT_END_TIMEOUT, MT_END_EOF, MT_END_EVICTED };
 
 enum mt_severity {
     MT_SEV_INFO = 0, MT_SEV_LOW, MT_SEV_MEDIUM, MT_SEV_HIGH, MT_SEV_CRITICAL

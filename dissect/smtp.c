@@ -1189,6 +1189,11 @@ void dis_end(dis_session_t *s, enum mt_end_reason r, double ts)
     finish_client(s, ts);
     smtp_tls_finish(s);
     prot = verdict(s);
+    /* Evicted (flow table full): the connection went on unseen, so "no
+     * TLS" is not known unless something was already exposed. */
+    if (r == MT_END_EVICTED && prot == MT_PROT_CLEARTEXT && !s->out.exposed_envelope
+        && !s->out.exposed_content && !s->out.exposed_credentials)
+        prot = MT_PROT_INDETERMINATE;
     end_findings(s, prot, ts);
     s->out.protection = prot;
     s->out.client_side = s->client;
@@ -1196,7 +1201,8 @@ void dis_end(dis_session_t *s, enum mt_end_reason r, double ts)
     s->out.server_bytes = s->side_bytes[1 - s->client];
     s->out.tls_started = s->tls[R_CLI].on && s->tls[R_SRV].on;
     snprintf(s->out.confidence, sizeof s->out.confidence, "%s",
-             (s->midstream || s->out.one_sided || s->gap_seen || s->dir_guessed)
+             (s->midstream || s->out.one_sided || s->gap_seen || s->dir_guessed
+              || r == MT_END_EVICTED)
                  ? "low" : "high");
     s->out.chain = s->chain;
     s->out.chain_len = s->chain_len;

@@ -498,7 +498,7 @@ static const struct csv_table {
                   "client_ip,server_ip,server_port" },
     { "timeline", "bucket,sessions,encrypted,cleartext,indeterminate" },
     { "captures", "id,source,kind,sha256,packets,first_ts,last_ts,status,dropped,ifdropped,"
-                  "truncated,undecodable,mailtap_version,analysed_at" },
+                  "truncated,undecodable,evicted,evicted_bytes,mailtap_version,analysed_at" },
 };
 
 /* The table called name, or NULL. */
@@ -1909,7 +1909,7 @@ struct overview {
     long long sessions, prot[5], other_prot, env, content, cred, open;
     long long msgs, clear_msgs, clear_msg_sessions;
     long long caps, packets, caps_complete, caps_interrupted, dropped, ifdropped, truncated,
-        undecodable;
+        undecodable, evicted, evicted_bytes;
     long long sev[5], attacks, attack_sessions;
     double first, last;
     int has_period;
@@ -1953,9 +1953,9 @@ static int gather_overview(struct rctx *c, struct overview *o)
     o->clear_msg_sessions = v[2];
     if (query_ints(c, "SELECT count(*), sum(packets), sum(status = 'complete'),"
                    " sum(status = 'interrupted'), sum(dropped), sum(ifdropped), sum(truncated),"
-                   " sum(undecodable) FROM captures"
+                   " sum(undecodable), sum(evicted), sum(evicted_bytes) FROM captures"
                    " WHERE (:since = 0 OR last_ts IS NULL OR last_ts >= :since)"
-                   " AND (:until = 0 OR first_ts IS NULL OR first_ts < :until)", v, 8) < 0)
+                   " AND (:until = 0 OR first_ts IS NULL OR first_ts < :until)", v, 10) < 0)
         return -1;
     o->caps = v[0];
     o->packets = v[1];
@@ -1965,6 +1965,8 @@ static int gather_overview(struct rctx *c, struct overview *o)
     o->ifdropped = v[5];
     o->truncated = v[6];
     o->undecodable = v[7];
+    o->evicted = v[8];
+    o->evicted_bytes = v[9];
     if (query_ints(c, S_CTE "SELECT sum(" SEV_RANK("f.severity") " = 0),"
                    " sum(" SEV_RANK("f.severity") " = 1), sum(" SEV_RANK("f.severity") " = 2),"
                    " sum(" SEV_RANK("f.severity") " = 3), sum(" SEV_RANK("f.severity") " = 4)"
@@ -2233,6 +2235,11 @@ static void html_overview(struct rctx *c, const struct overview *o, const char *
         fprintf(f, "<tr><th>Capture losses</th><td>%lld dropped, %lld if-dropped, "
                 "%lld truncated, %lld undecodable</td></tr>\n", o->dropped, o->ifdropped,
                 o->truncated, o->undecodable);
+    if (o->evicted)
+        fprintf(f, "<tr><th>Not followed</th><td>%lld %s ended early because the flow table "
+                "was full; %lld bytes they carried afterwards were not analysed (raise "
+                "--max-flows)</td></tr>\n", o->evicted,
+                plural(o->evicted, "connection was", "connections were"), o->evicted_bytes);
     if (o->open)
         fprintf(f, "<tr><th>Unfinished</th><td>%lld %s still open when the capture stopped"
                 "</td></tr>\n", o->open, plural(o->open, "connection was", "connections were"));
@@ -2282,6 +2289,8 @@ static int sec_overview(struct rctx *c, const struct overview *o)
         jw_kint(w, "ifdropped", o->ifdropped);
         jw_kint(w, "truncated", o->truncated);
         jw_kint(w, "undecodable", o->undecodable);
+        jw_kint(w, "evicted", o->evicted);
+        jw_kint(w, "evicted_bytes", o->evicted_bytes);
         jw_close(w, '}');
         jw_kint(w, "sessions", o->sessions);
         jw_kint(w, "sessions_unfinished", o->open);
@@ -2350,6 +2359,10 @@ static int sec_overview(struct rctx *c, const struct overview *o)
         fprintf(f, "  Capture losses       %lld dropped, %lld if-dropped, %lld truncated, "
                 "%lld undecodable\n",
                 o->dropped, o->ifdropped, o->truncated, o->undecodable);
+    if (o->evicted)
+        fprintf(f, "  Not followed         %lld %s ended early (flow table full), %lld bytes "
+                "after that not analysed: raise --max-flows\n", o->evicted,
+                plural(o->evicted, "connection", "connections"), o->evicted_bytes);
     fprintf(f, "  SMTP connections     %lld\n", o->sessions);
     if (o->sessions > 0) {
         for (int i = 0; i < 5; i++)
@@ -3636,7 +3649,8 @@ static int sec_captures(struct rctx *c)
     if (c->fmt == REP_TEXT)
         return 0;
     q = prep(c, "SELECT id, source, kind, sha256, packets, first_ts, last_ts, status, dropped,"
-                " ifdropped, truncated, undecodable, mailtap_version, analysed_at FROM captures"
+                " ifdropped, truncated, undecodable, mailtap_version, analysed_at, evicted,"
+                " evicted_bytes FROM captures"
                 " WHERE (:since = 0 OR last_ts IS NULL OR last_ts >= :since)"
                 " AND (:until = 0 OR first_ts IS NULL OR first_ts < :until) ORDER BY id");
     if (!q)
@@ -3656,7 +3670,8 @@ static int sec_captures(struct rctx *c)
             size_t n;
             const char *t;
             long long loss = sqlite3_column_int64(q, 8) + sqlite3_column_int64(q, 9) +
-                             sqlite3_column_int64(q, 10) + sqlite3_column_int64(q, 11);
+                             sqlite3_column_int64(q, 10) + sqlite3_column_int64(q, 11) +
+                             sqlite3_column_int64(q, 14);
             if (rows > HTML_ROWS_MAX)
                 continue;
             fputs("<tr>", f);
@@ -3700,6 +3715,8 @@ static int sec_captures(struct rctx *c)
             jw_kcol(w, "ifdropped", q, 9);
             jw_kcol(w, "truncated", q, 10);
             jw_kcol(w, "undecodable", q, 11);
+            jw_kcol(w, "evicted", q, 14);
+            jw_kcol(w, "evicted_bytes", q, 15);
             jw_kcol(w, "mailtap_version", q, 12);
             jw_kcol(w, "analysed_at", q, 13);
             jw_close(w, '}');
@@ -3713,7 +3730,8 @@ static int sec_captures(struct rctx *c)
             fputs("<p>none</p>\n", c->out);
         else
             fputs("<p class=\"note\">Losses: packets dropped (by the kernel or the interface), "
-                  "truncated by the snap length, or undecodable. Every time in this report is "
+                  "truncated by the snap length, or undecodable, and connections not followed to "
+                  "their end because the flow table was full. Every time in this report is "
                   "packet time except \xe2\x80\x9c" "Analysed at\xe2\x80\x9d, the clock of the "
                   "machine that ran mailtap.</p>\n", c->out);
         return 0;

@@ -326,6 +326,11 @@ const char mt_store_schema_v4[] =
     "-- first and last 64 KiB.  A file whose probe no complete capture has\n"
     "-- cannot be one already analysed, so it is hashed while it is read (one\n"
     "-- pass); captures stored before this step have no probe.\n"
+    "-- captures.evicted, evicted_bytes: connections ended early because the\n"
+    "-- flow table was full (--max-flows), and the payload bytes they carried\n"
+    "-- afterwards, which were not analysed.\n"
     "\n"
     "ALTER TABLE captures ADD COLUMN probe TEXT;\n"
+    "ALTER TABLE captures ADD COLUMN evicted INTEGER NOT NULL DEFAULT 0;\n"
+    "ALTER TABLE captures ADD COLUMN evicted_bytes INTEGER NOT NULL DEFAULT 0;\n"
     "CREATE INDEX idx_captures_probe ON captures(probe) WHERE probe IS NOT NULL;\n";

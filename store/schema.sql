@@ -304,6 +304,11 @@ LEFT JOIN leaf ON leaf.server_ip = srv.server_ip AND leaf.server_port = srv.serv
 -- first and last 64 KiB.  A file whose probe no complete capture has
 -- cannot be one already analysed, so it is hashed while it is read (one
 -- pass); captures stored before this step have no probe.
+-- captures.evicted, evicted_bytes: connections ended early because the
+-- flow table was full (--max-flows), and the payload bytes they carried
+-- afterwards, which were not analysed.
 
 ALTER TABLE captures ADD COLUMN probe TEXT;
+ALTER TABLE captures ADD COLUMN evicted INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE captures ADD COLUMN evicted_bytes INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX idx_captures_probe ON captures(probe) WHERE probe IS NOT NULL;

@@ -133,8 +133,8 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_CAP_DELETE] =
         "DELETE FROM captures WHERE id = ?1",
     [ST_CAP_BEGIN] =
-        "INSERT INTO captures (source, kind, sha256, status, mailtap_version, analysed_at)"
-        " VALUES (?1, ?2, ?3, 'interrupted', ?4, ?5)",
+        "INSERT INTO captures (source, kind, sha256, status, mailtap_version, analysed_at, probe)"
+        " VALUES (?1, ?2, ?3, 'interrupted', ?4, ?5, ?6)",
     [ST_CAP_SHA] =
         "UPDATE captures SET sha256 = ?2 WHERE id = ?1",
     [ST_CAP_PROBE] =
@@ -149,8 +149,8 @@ static const char *const stmt_sql[ST_COUNT] = {
         " AND id <> ?2 ORDER BY id LIMIT 1",
     [ST_CAP_FINISH] =
         "UPDATE captures SET packets = ?2, bytes = ?3, dropped = ?4, ifdropped = ?5,"
-        " truncated = ?6, undecodable = ?7, first_ts = ?8, last_ts = ?9, status = ?10"
-        " WHERE id = ?1",
+        " truncated = ?6, undecodable = ?7, first_ts = ?8, last_ts = ?9, status = ?10,"
+        " evicted = ?11, evicted_bytes = ?12 WHERE id = ?1",
     [ST_SES_MAXID] =
         "SELECT max(id) FROM sessions",
     /* the row of a session still open (complete = 0) */
@@ -1000,9 +1000,15 @@ int store_capture_delete(store_t *s, int64_t id)
     return tx_commit(s);
 }
 
-/* Inserts the capture row as 'interrupted' and commits it at once. */
 int store_capture_begin(store_t *s, const char *source, const char *kind,
                         const char *sha256, int64_t *id)
+{
+    return store_capture_begin_probe(s, source, kind, sha256, NULL, id);
+}
+
+/* Inserts the capture row as 'interrupted' and commits it at once. */
+int store_capture_begin_probe(store_t *s, const char *source, const char *kind,
+                              const char *sha256, const char *probe, int64_t *id)
 {
     sqlite3_stmt *q = stmt(s, ST_CAP_BEGIN);
     char now[32] = "";
@@ -1026,6 +1032,7 @@ int store_capture_begin(store_t *s, const char *source, const char *kind,
     bind_str(q, 3, sha256, 65);
     bind_str(q, 4, MAILTAP_VERSION, sizeof MAILTAP_VERSION);
     bind_str(q, 5, now, sizeof now);
+    bind_str(q, 6, probe, 65);
     if (step_write(s, q, "insert capture") < 0)
         return -1;
     if (id)
@@ -1048,19 +1055,20 @@ int store_capture_set_sha256(store_t *s, int64_t id, const char *sha256)
     return batch_check(s, 0);
 }
 
-/* Records the probe (size, head and tail of the file; see store.h). */
+/* Records the probe (size, head and tail of the file; see store.h),
+ * committed at once like the row itself: a run killed right after it
+ * must still be found, and replaced, by the next run over the file. */
 int store_capture_set_probe(store_t *s, int64_t id, const char *probe)
 {
     sqlite3_stmt *q = stmt(s, ST_CAP_PROBE);
 
-    if (!q || tx_open(s) < 0)
+    if (!q || tx_commit(s) < 0 || tx_open(s) < 0)
         return -1;
     sqlite3_bind_int64(q, 1, id);
     bind_str(q, 2, probe, 65);
     if (step_write(s, q, "set capture probe") < 0)
         return -1;
-    row_done(s);
-    return batch_check(s, 0);
+    return tx_commit(s);
 }
 
 /* 1 when the whole file must be hashed before analysis (see store.h). */
@@ -1134,6 +1142,8 @@ int store_capture_finish(store_t *s, int64_t id, const struct store_capture_stat
     bind_opt_ts(q, 8, st->first_ts);
     bind_opt_ts(q, 9, st->last_ts);
     bind_str(q, 10, status, 16);
+    bind_u64(q, 11, st->evicted);
+    bind_u64(q, 12, st->evicted_bytes);
     if (step_write(s, q, "finish capture") < 0)
         return -1;
     return tx_commit(s);

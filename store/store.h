@@ -73,6 +73,7 @@ struct store_endpoints {
 struct store_capture_stats {
     uint64_t packets, bytes, dropped, ifdropped, truncated, undecodable;
     double first_ts, last_ts;
+    uint64_t evicted, evicted_bytes;    /* flow table full (--max-flows) */
 };
 
 enum store_mode { STORE_RW = 0, STORE_RO = 1 };
@@ -113,7 +114,12 @@ int store_capture_set_sha256(store_t *s, int64_t id, const char *sha256);
 #ifndef STORE_PROBE_SPAN
 #define STORE_PROBE_SPAN (64u * 1024u)
 #endif
+/* Committed at once.  Returns 0 or -1. */
 int store_capture_set_probe(store_t *s, int64_t id, const char *probe);
+/* store_capture_begin with the probe in the same committed row (a run
+ * killed at once is still found by the next one).  probe may be NULL. */
+int store_capture_begin_probe(store_t *s, const char *source, const char *kind,
+                              const char *sha256, const char *probe, int64_t *id);
 /* 1 when a complete file capture has this probe, or a file capture stored
  * before probes existed (schema < 4) is there: the file must be hashed
  * before analysis to tell.  0 when not, -1 on error. */

@@ -499,6 +499,31 @@ def case_flood(out, n):
     w.close()
 
 
+def case_interleave(out, n):
+    """n connections opened in turn, each saying its banner, and then, in a
+    second round, each sending EHLO, a cleartext message and QUIT: with a
+    flow table smaller than n, the first round evicts connections that have
+    carried data; their second round must not come back as new sessions."""
+    n = int(n)
+    w = Pcap(out, LT_RAW)
+    sip = ip4("192.0.2.25")
+    conns = []
+    for i in range(n):
+        c = Conn(w, struct.pack("!I", (13 << 24) + 1 + i), 2000 + i, sip, 25)
+        c.open()
+        c.say(1, b"220 mx.test.example ESMTP")
+        conns.append(c)
+    for c in conns:
+        c.say(0, b"EHLO client.test.example")
+        c.say(1, b"250 mx.test.example")
+        c.say(0, b"MAIL FROM:<a@x.example>", b"RCPT TO:<b@y.example>", b"DATA")
+        c.say(1, b"250 ok", b"250 ok", b"354 go")
+        c.say(0, b"Subject: s", b"", b"body", b".", b"QUIT")
+        c.say(1, b"250 queued", b"221 bye")
+        c.close()
+    w.close()
+
+
 def case_ooo(out, n, kib="256"):
     """n connections, each with its first client segment missing and then
     kib KiB of client data held out of order (1448-byte segments): the
@@ -723,7 +748,7 @@ def measure(outfile, *cmd):
 
 
 CASES = {"small": case_small, "open": case_open, "syn": case_syn, "nolf": case_nolf,
-         "noop": case_noop, "rcpt": case_rcpt, "bdat": case_bdat, "flood": case_flood, "nolf_data": case_nolf_data,
+         "noop": case_noop, "rcpt": case_rcpt, "bdat": case_bdat, "flood": case_flood, "interleave": case_interleave, "nolf_data": case_nolf_data,
          "replyflood": case_replyflood, "msgs": case_msgs, "ooo": case_ooo, "overlap": case_overlap,
          "many": case_many, "inject": case_inject}
 

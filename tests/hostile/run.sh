@@ -233,6 +233,26 @@ expect bdat "no message larger than what was sent" \
     "SELECT count(*) FROM messages m JOIN sessions s ON s.id = m.session_id WHERE m.size > s.client_bytes OR m.size < 0" 0
 expect bdat "invalid sizes reported" "SELECT count(*) > 0 FROM findings WHERE kind = 'smtp_malformed_command'" 1
 
+# more concurrent connections than the flow table (both modes): 200 through
+# a table of 64; every evicted one is stored once, none split, and the loss
+# is on the capture row and in the report
+if gen interleave "$g/interleave.pcap" 200; then
+    rm -f "$dbd/interleave.db"*
+    measure interleave 120 "$m" analyze -q --max-flows 64 -d "$dbd/interleave.db" "$g/interleave.pcap"
+    sane interleave interleave && ok
+    dbok "$dbd/interleave.db" interleave && ok
+    expect interleave "each connection stored once" "SELECT count(*) || ' ' || count(DISTINCT client_ip) FROM sessions" "200 200"
+    expect interleave "evictions on the capture row" "SELECT evicted, evicted_bytes > 0 FROM captures" "136|1"
+    expect interleave "only connections followed to the end have a message" \
+        "SELECT count(*) FROM messages" 64
+    expect interleave "evicted before anything decisive: indeterminate, low confidence" \
+        "SELECT protection || ' ' || confidence || ' ' || count(*) FROM sessions GROUP BY protection, confidence ORDER BY protection" \
+        "cleartext high 64
+indeterminate low 136"
+    "$m" report -d "$dbd/interleave.db" >"$tmp/interleave.report" 2>&1
+    grep -q "Not followed *136 connections ended early" "$tmp/interleave.report" && ok || bad "interleave: report does not say what was not followed"
+fi
+
 if [ "$quick" = 1 ]; then
     gen noop "$g/noop.pcap" 20000 1 && big noop20k "$g/noop.pcap"
     gen rcpt "$g/rcpt.pcap" 20000 && big rcpt20k "$g/rcpt.pcap"

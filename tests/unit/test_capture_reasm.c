@@ -966,7 +966,7 @@ static void test_flow_eviction(void **st)
     handshake(t, 41002, 100, 200, 1.2);                 /* table full: 41000 ends */
     assert_int_equal(t->st.evicted, 1);
     assert_int_equal(t->r->ends, 1);
-    assert_int_equal(t->r->reason[0], CAP_END_TIMEOUT);
+    assert_int_equal(t->r->reason[0], CAP_END_EVICTED);
     assert_true(t->r->end_ts[0] == 1.05);
     assert_string_equal(t->r->out[0], "one");
     /* two live flows plus the evicted one's tombstone */
@@ -1008,7 +1008,7 @@ static void test_flow_evicted_tombstone_absorbs(void **st)
     handshake(t, 43002, 500, 600, 1.2);                 /* C: A is evicted */
     assert_int_equal(t->r->starts, 3);
     assert_int_equal(t->r->ends, 1);
-    assert_int_equal(t->r->reason[0], CAP_END_TIMEOUT);
+    assert_int_equal(t->r->reason[0], CAP_END_EVICTED);
     assert_true(t->r->end_ts[0] == 1.05);               /* A's last packet */
     assert_int_equal(t->st.evicted, 1);
     assert_int_equal(cap_flow_tombstones(t->ft), 1);

@@ -344,7 +344,7 @@ static store_t *make_db(void)
     char err[STORE_ERRBUF_SIZE];
     store_t *s;
     int64_t cap;
-    struct store_capture_stats st = { 1000, 100000, 0, 0, 0, 0, T0, T0 + 6 * 3600 };
+    struct store_capture_stats st = { 1000, 100000, 0, 0, 0, 0, T0, T0 + 6 * 3600, 0, 0 };
 
     /* MT_REP_DB=path keeps the database there for inspection. */
     if (getenv("MT_REP_DB"))

@@ -44,7 +44,7 @@ static void mkcert(struct tls_cert_info *c, char d, const char *subject)
 static void make_db(const char *path, const char *cip, int nsess, const char *tag, char cd)
 {
     char err[STORE_ERRBUF_SIZE];
-    struct store_capture_stats cs = { 100, 10000, 0, 0, 0, 0, T0, T0 + 3600 };
+    struct store_capture_stats cs = { 100, 10000, 0, 0, 0, 0, T0, T0 + 3600, 0, 0 };
     struct tls_cert_info chain[2];
     store_t *s;
     int64_t cap;

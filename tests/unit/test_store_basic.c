@@ -217,7 +217,7 @@ static void test_columns(void **state)
 {
     static const struct { const char *table, *cols; } want[] = {
         { "captures", "id,source,kind,sha256,packets,bytes,first_ts,last_ts,dropped,ifdropped,"
-                      "truncated,undecodable,status,mailtap_version,analysed_at,probe" },
+                      "truncated,undecodable,status,mailtap_version,analysed_at,probe,evicted,evicted_bytes" },
         { "sessions", "id,capture_id,client_ip,client_port,server_ip,server_port,vlan,start_ts,"
                       "end_ts,end_reason,protection,confidence,starttls_offered,"
                       "starttls_requested,starttls_reply,banner,helo,helo_verb,ehlo_keywords,"
@@ -433,6 +433,10 @@ static void test_capture_probe(void **state)
     assert_int_equal(store_capture_probe_needs_hash(s, "p2"), 1);
     assert_int_equal(store_capture_set_probe(s, b, "p3"), 0);
     assert_int_equal(store_capture_probe_needs_hash(s, "p2"), 0);
+    /* the probe can go into the row as it is made (one commit) */
+    assert_int_equal(store_capture_begin_probe(s, "c.pcap", "file", "", "p9", &a), 0);
+    assert_int_equal(store_capture_probe_stale(s, "p9", 0, &stale), 1);
+    assert_int_equal(stale, a);
     assert_int_equal(store_close(s, NULL), 0);
 }
 
@@ -443,7 +447,7 @@ static void test_capture_lifecycle(void **state)
     sqlite3 *other;
     int64_t id = 0, fid = 0;
     int complete = -1;
-    struct store_capture_stats st = { 100, 20000, 1, 2, 3, 4, T0, T0 + 60 };
+    struct store_capture_stats st = { 100, 20000, 1, 2, 3, 4, T0, T0 + 60, 5, 6000 };
     (void)state;
 
     assert_non_null(s);
@@ -475,6 +479,7 @@ static void test_capture_lifecycle(void **state)
     assert_int_equal(q_int(other, "SELECT dropped + 10 * ifdropped + 100 * truncated"
                                   " + 1000 * undecodable FROM captures"), 4321);
     assert_int_equal(q_int(other, "SELECT last_ts - first_ts FROM captures"), 60);
+    assert_int_equal(q_int(other, "SELECT evicted * 10000 + evicted_bytes FROM captures"), 56000);
     q_text(other, "SELECT kind || ' ' || source || ' ' || status FROM captures", buf, sizeof buf);
     assert_string_equal(buf, "file trace.pcap complete");
     sqlite3_close(other);
