@@ -47,7 +47,7 @@
 #define LIVE_DRAIN_MAX   200000
 #define DEFAULT_BPF      "tcp port 25 or tcp port 465 or tcp port 587"
 /* stdio buffer between libpcap and the hashing reader. */
-#define FILE_BUFFER      (256 * 1024)
+#define FILE_BUFFER      (64 * 1024)
 /* Window the hashing thread maps at a time. */
 #define HASH_CHUNK       (2u * 1024u * 1024u)
 /* Idle flows are looked for when packet time moved on by this much. */
@@ -82,6 +82,7 @@ struct capture {
     int fd_is_stdin;
     EVP_MD_CTX *md;                 /* hashing on this thread (pipes, stdin) */
     struct hasher *hs;              /* hashing thread (regular files)        */
+    char *iobuf;                    /* the cookie FILE's buffer (FILE_BUFFER) */
     int hs_joined;
     int read_error;                 /* errno of a failed read(), 0 if none   */
     int eof_seen;                   /* a read() returned 0 (end of the file) */
@@ -403,6 +404,18 @@ static int finish_sha(struct capture *c)
     return 0;
 }
 
+/* Gives fp a FILE_BUFFER-byte buffer (glibc ignores the size when setvbuf
+ * is given no buffer, and a cookie stream then reads 8 KiB at a time).
+ * One buffer serves every stream of c: a new one is only made after the
+ * old one was closed (resynchronisation). */
+static void set_file_buffer(struct capture *c, FILE *fp)
+{
+    if (c->iobuf == NULL)
+        c->iobuf = malloc(FILE_BUFFER);
+    if (c->iobuf != NULL)
+        setvbuf(fp, c->iobuf, _IOFBF, FILE_BUFFER);
+}
+
 /* Maps a DLT to the decoder's link type; -1 when unsupported. */
 static int link_of(int dlt, enum cap_link *out)
 {
@@ -546,7 +559,7 @@ capture_t *capture_open_file(const char *path, const struct cap_config *cfg,
         capture_close(c);
         return NULL;
     }
-    setvbuf(fp, NULL, _IOFBF, FILE_BUFFER);   /* fewer, larger reads */
+    set_file_buffer(c, fp);             /* fewer, larger reads */
     perr[0] = '\0';
     c->p = pcap_fopen_offline_with_tstamp_precision(fp, PCAP_TSTAMP_PRECISION_MICRO, perr);
     if (c->p == NULL) {
@@ -896,7 +909,7 @@ static int try_resync(struct capture *c, char *errbuf)
                  strerror(errno));
         return -1;
     }
-    setvbuf(fp, NULL, _IOFBF, FILE_BUFFER);
+    set_file_buffer(c, fp);
     perr[0] = '\0';
     c->p = pcap_fopen_offline_with_tstamp_precision(fp, PCAP_TSTAMP_PRECISION_MICRO, perr);
     if (c->p == NULL) {
@@ -1030,6 +1043,7 @@ void capture_close(capture_t *c)
         pcap_close(c->p);               /* closes the cookie FILE and fd */
     else if (c->fd >= 0 && !c->fd_is_stdin)
         close(c->fd);
+    free(c->iobuf);                     /* after the FILE that used it */
     EVP_MD_CTX_free(c->md);
     hasher_join(c, 1);
     free(c->hs);
