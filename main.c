@@ -785,7 +785,7 @@ static void help_analyze(FILE *out)
           "      --ca-file FILE    trust anchors (PEM) for certificate checks instead of\n"
           "                        the system store\n"
           "      --max-flows N     connections followed at once (default 16384, about\n"
-          "                        12 KiB each); past it the least recently active one\n"
+          "                        10 KiB each); past it the least recently active one\n"
           "                        is ended and stored, its later packets counted but\n"
           "                        not analysed (the report says how many)\n"
           "  -q, --quiet           no summary, no progress line\n"

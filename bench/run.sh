@@ -191,6 +191,15 @@ floor_of() {     # floor_of ID FILE — measures the floor, prints its row
     row "$1" "floor (libpcap read loop)" "$2" "$(awk -v b="$(stat -c %s "$2")" -v s="$BEST_S" 'BEGIN{printf "%.1f", b/1e6/s}')" "-"
 }
 
+# sha_row ID FILE FLOOR_MBPS — SHA-256 of the whole file alone (OpenSSL, so
+# SHA-NI where the CPU has it): what mailtap's duplicate check must spend
+# whatever else it does; it runs on a thread of its own beside the analysis.
+sha_row() {
+    command -v openssl >/dev/null 2>&1 || return 0
+    run_best "$2" "$RUNS" openssl dgst -sha256 "$2"
+    row "$1" "SHA-256 of the file (openssl dgst)" "$2" "$3" "-"
+}
+
 have_tshark=0; command -v tshark >/dev/null 2>&1 && have_tshark=1
 if have ndpi && ! command -v ndpiReader >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
@@ -215,6 +224,7 @@ ndpi_row() {
 A=$CAP/smtp.pcap; AQ=$CAP/smtp_quarter.pcap
 row_hdr "(a) all-SMTP capture $A: $(awk -v b="$(stat -c %s "$A")" 'BEGIN{printf "%.0f MB", b/1e6}'), $(mf smtp smtp_sessions) sessions, $CONC concurrent"
 floor_of A "$A"; FA=${R[A_MBPS]}
+sha_row AH "$A" "$FA"
 if have mailtap; then
     run_best "$A" "$RUNS" "$MAILTAP" analyze -q -d @DB@ "$A"
     sessions_check "$(mf smtp smtp_sessions)" smtp; R[A_OK]=$SESS_OK
@@ -239,6 +249,7 @@ have ndpi && ndpi_row AN "$A" "$FA"
 B=$CAP/mixed.pcap
 row_hdr "(b) mixed capture $B: $(awk -v b="$(stat -c %s "$B")" 'BEGIN{printf "%.0f MB", b/1e6}'), SMTP $(awk -v s="$(mf mixed smtp_share)" 'BEGIN{printf "%.1f", s*100}') % of payload, $(mf mixed smtp_sessions) SMTP + $(( $(mf mixed http_sessions) + $(mf mixed tls443_sessions) )) HTTP/TLS-443 sessions"
 floor_of B "$B"; FB=${R[B_MBPS]}
+sha_row BH "$B" "$FB"
 if have mailtap; then
     run_best "$B" "$RUNS" "$MAILTAP" analyze -q -d @DB@ "$B"
     sessions_check "$(mf mixed smtp_sessions)" mixed; R[B_OK]=$SESS_OK
@@ -266,10 +277,23 @@ row_hdr "(c) concurrency capture $C: $(awk -v b="$(stat -c %s "$C")" 'BEGIN{prin
 run_best "$C" 1 "$OUT/floor" "$C"; FC=$(awk -v b="$(stat -c %s "$C")" -v s="$BEST_S" 'BEGIN{printf "%.1f", b/1e6/s}')
 row C "floor (libpcap read loop, 1 run)" "$C" "$FC" "-"
 if have mailtap; then
+    # With more connections than the flow table (default 16384), the least
+    # recently active are ended early and never come back as new sessions:
+    # right here is "each connection stored at most once, none split, and
+    # every one either stored or counted as evicted on the capture row".
     run_best "$C" 1 "$MAILTAP" analyze -q -d @DB@ "$C"
-    sessions_check "$(mf conc50k smtp_sessions)" conc50k; R[C_OK]=$SESS_OK
-    R[C_EVICT]=$(sqlite3 "$DB_PATH" "SELECT count(*) FROM sessions WHERE end_reason IN ('timeout','eof')" 2>/dev/null || echo '?')
-    row CM "mailtap analyze (1 run)" "$C" "$FC" "$SESS_TXT"
+    exp=$(mf conc50k smtp_sessions)
+    IFS='|' read -r c_sess c_tuples c_evict c_ebytes <<<"$(sqlite3 "$DB_PATH" "SELECT (SELECT count(*) FROM sessions), (SELECT count(*) FROM (SELECT DISTINCT client_ip, client_port, server_ip, server_port FROM sessions)), evicted, evicted_bytes FROM captures" 2>/dev/null || echo '?|?|?|?')"
+    R[C_EVICT]=$c_evict; R[C_EBYTES]=$c_ebytes
+    if [ "$c_sess" = "$c_tuples" ] && [ "$c_sess" -le "$exp" ] 2>/dev/null && [ $((c_sess + c_evict)) -ge "$exp" ] 2>/dev/null; then
+        R[C_OK]=1; ctxt="$c_sess/$exp stored, none split, $c_evict evicted (counted on the capture row)"
+    else
+        R[C_OK]=0; ctxt="WRONG: $c_sess stored ($c_tuples distinct connections), $c_evict evicted, $exp expected"
+    fi
+    row CM "mailtap analyze (1 run)" "$C" "$FC" "$ctxt"
+    run_best "$C" 1 "$MAILTAP" analyze -q --max-flows 65536 -d @DB@ "$C"
+    sessions_check "$exp" conc50k; R[CX_OK]=$SESS_OK
+    row CX "mailtap --max-flows 65536 (1 run)" "$C" "$FC" "$SESS_TXT"
 fi
 
 # ---- targets -----------------------------------------------------------------
@@ -284,7 +308,9 @@ verdict() {
 tgt() { printf '  %-4s %s\n' "$1" "$2"; }
 if have mailtap; then
     tgt "$(verdict "${R[AM_X]} <= 4" AM)" "all-SMTP: mailtap ${R[AM_X]}x the floor (target <= 4x)"
+    [ -n "${R[AN_S]:-}" ] && tgt "$(verdict "${R[AM_S]} <= ${R[AN_S]}" AM AN)" "all-SMTP: mailtap ${R[AM_S]} s, ndpiReader ${R[AN_S]} s (target: no slower)"
     tgt "$(verdict "${R[BM_X]} <= 2" BM)" "10 % SMTP: mailtap ${R[BM_X]}x the floor (target <= 2x)"
+    [ -n "${R[BH_X]:-}" ] && tgt INFO "10 % SMTP: the SHA-256 of the file alone (duplicate check, SPEC) is ${R[BH_X]}x the floor; mailtap hashes on a second thread, so its wall time cannot go below that"
     am=$(awk -v k="${R[AM_KIB]}" 'BEGIN{printf "%.1f", k/1024}')
     aq=$(awk -v k="${R[AQM_KIB]}" 'BEGIN{printf "%.1f", k/1024}')
     tgt "$(verdict "$am <= 64" AM)" "peak RSS at $CONC concurrent connections: $am MiB (target <= 64 MiB)"
@@ -299,7 +325,8 @@ if have mailtap; then
     [ "${R[AQ_OK]:-0}" = 1 ] || bad="$bad its-quarter,"
     [ "${R[B_OK]:-0}" = 1 ] || bad="$bad 10%-SMTP,"
     [ "${R[BA_OK]:-1}" = 1 ] || bad="$bad 10%-SMTP--all-ports,"
-    [ "${R[C_OK]:-0}" = 1 ] || bad="$bad 50k,"
+    [ "${R[C_OK]:-0}" = 1 ] || bad="$bad 50k (each stored once or counted as evicted),"
+    [ "${R[CX_OK]:-0}" = 1 ] || bad="$bad 50k with --max-flows 65536,"
     if [ -z "$bad" ]; then
         tgt PASS "every generated SMTP session found, nothing else stored (all runs)"
     else
@@ -307,7 +334,8 @@ if have mailtap; then
     fi
     cm=$(awk -v k="${R[CM_KIB]}" 'BEGIN{printf "%.1f", k/1024}')
     per=$(awk -v c="${R[CM_KIB]}" -v a="${R[AM_KIB]}" -v n="$CONC_BIG" -v m="$CONC" 'BEGIN{printf "%.2f", (c-a)/(n-m)}')
-    tgt INFO "memory under concurrency: $(mf conc50k max_concurrency) concurrent -> peak RSS $cm MiB (~$per KiB per extra connection); ${R[C_EVICT]} sessions ended by timeout/eviction or EOF"
+    cx=$(awk -v k="${R[CX_KIB]}" 'BEGIN{printf "%.1f", k/1024}')
+    tgt INFO "memory under concurrency: $(mf conc50k max_concurrency) concurrent -> peak RSS $cm MiB with the default table (${R[C_EVICT]} connections evicted, ${R[C_EBYTES]} bytes not analysed), $cx MiB with --max-flows 65536 (all followed)"
 fi
 say ""
 say "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine makes the times noisy)"

@@ -412,5 +412,6 @@ void tls_parser_free(tls_parser_t *t)
     free(t->dir[0].buf);
     free(t->dir[1].buf);
     free(t->der);
+    free(t->info.chain);
     free(t);
 }

@@ -51,7 +51,11 @@ struct tls_info {
     uint8_t compression;
     /* Certificate (TLS <= 1.2) */
     int cert_count;
-    struct tls_cert_info chain[TLS_CHAIN_MAX];
+    struct tls_cert_info *chain;        /* cert_count entries (allocated when
+                                           a Certificate message is read, so a
+                                           handshake in progress costs a few
+                                           hundred bytes, not TLS_CHAIN_MAX
+                                           entries); NULL when none       */
     /* outcome */
     int alert_seen;                     /* a cleartext alert record          */
     uint8_t alert_level, alert_desc;

@@ -200,6 +200,19 @@ void tls_keep_chain(tls_parser_t *t, const uint8_t *msg, const uint32_t *off,
     t->der_n = keep;
 }
 
+/* Makes ti->chain n zeroed entries (replacing an earlier chain; NULL when
+ * n is 0).  0, or -1 on allocation failure (no chain then). */
+int tls_chain_alloc(struct tls_info *ti, unsigned n)
+{
+    free(ti->chain);
+    ti->chain = NULL;
+    ti->cert_count = 0;
+    if (n == 0)
+        return 0;
+    ti->chain = calloc(n, sizeof *ti->chain);
+    return ti->chain != NULL ? 0 : -1;
+}
+
 /* Frees the kept DER (see tls_int.h). */
 void tls_chain_release(tls_parser_t *t)
 {
@@ -230,10 +243,15 @@ void tls_parse_certificate(tls_parser_t *t, const uint8_t *p, size_t len)
         }
         off[n] = (uint32_t)(c.p - p);
         clen[n] = (uint32_t)c.len;
-        if (tls_cert_fill(&ti->chain[n], c.p, c.len) < 0)
-            ti->malformed = 1;
         n++;
     }
+    if (tls_chain_alloc(ti, n) < 0) {
+        ti->malformed = 1;              /* out of memory: nothing read */
+        return;
+    }
+    for (unsigned i = 0; i < n; i++)
+        if (tls_cert_fill(&ti->chain[i], p + off[i], clen[i]) < 0)
+            ti->malformed = 1;
     ti->cert_count = (int)n;
     tls_keep_chain(t, p, off, clen, n);
 }

@@ -912,6 +912,10 @@ void tls_parse_server_hello_v2(tls_parser_t *t, const uint8_t *p, size_t len)
     if (ctype == 1 && cert.len > 0 && !t->server_cert_msg) {
         uint32_t off = 0, clen = (uint32_t)cert.len;
         t->server_cert_msg = 1;
+        if (tls_chain_alloc(ti, 1) < 0) {
+            ti->malformed = 1;
+            return;
+        }
         if (tls_cert_fill(&ti->chain[0], cert.p, cert.len) < 0)
             ti->malformed = 1;
         ti->cert_count = 1;

@@ -169,6 +169,9 @@ int tls_verify_chain(const tls_parser_t *t, double at_time, const char *ca_file,
 /* Frees the DER kept for tls_verify_chain() (the chain facts in tls_info
  * stay).  NULL-safe. */
 void tls_chain_release(tls_parser_t *t);
+/* Makes info->chain n zeroed entries, replacing an earlier one (cert_count
+ * set to 0: the caller sets it once filled).  0, or -1 out of memory. */
+int tls_chain_alloc(struct tls_info *ti, unsigned n);
 /* Frees the cached OpenSSL objects (cipher-name SSL_CTX, trust store).
  * Optional, for leak checkers at exit. */
 void tls_lib_cleanup(void);
