@@ -43,9 +43,9 @@ say() { printf '%s\n' "$*"; }
 
 # ---- build -----------------------------------------------------------------
 CC=${CC:-cc}
-for t in gen floor runstat; do
+for t in gen floor runstat sha; do
     libs=()
-    case $t in gen) libs=(-lpcap -lm) ;; floor) libs=(-lpcap) ;; esac
+    case $t in gen) libs=(-lpcap -lm) ;; floor) libs=(-lpcap) ;; sha) libs=(-lcrypto) ;; esac
     if [ ! -x "$OUT/$t" ] || [ "bench/$t.c" -nt "$OUT/$t" ]; then
         $CC -O2 -Wall -Wextra -o "$OUT/$t" "bench/$t.c" "${libs[@]}" || { echo "bench: cannot build $t" >&2; exit 1; }
     fi
@@ -191,13 +191,12 @@ floor_of() {     # floor_of ID FILE — measures the floor, prints its row
     row "$1" "floor (libpcap read loop)" "$2" "$(awk -v b="$(stat -c %s "$2")" -v s="$BEST_S" 'BEGIN{printf "%.1f", b/1e6/s}')" "-"
 }
 
-# sha_row ID FILE FLOOR_MBPS — SHA-256 of the whole file alone (OpenSSL, so
-# SHA-NI where the CPU has it): what mailtap's duplicate check must spend
-# whatever else it does; it runs on a thread of its own beside the analysis.
+# sha_row ID FILE FLOOR_MBPS — SHA-256 of the whole file alone (bench/sha.c:
+# mapped windows and one EVP digest, as mailtap's hashing thread): what the
+# duplicate check must spend whatever else a tool does.
 sha_row() {
-    command -v openssl >/dev/null 2>&1 || return 0
-    run_best "$2" "$RUNS" openssl dgst -sha256 "$2"
-    row "$1" "SHA-256 of the file (openssl dgst)" "$2" "$3" "-"
+    run_best "$2" "$RUNS" "$OUT/sha" "$2"
+    row "$1" "SHA-256 of the file (bench/sha.c)" "$2" "$3" "-"
 }
 
 have_tshark=0; command -v tshark >/dev/null 2>&1 && have_tshark=1
