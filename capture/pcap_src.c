@@ -232,12 +232,13 @@ static int cookie_close(void *cookie)
  * mapped raises SIGBUS in this thread; the handler jumps back and the
  * digest is given up.  Elsewhere SIGBUS keeps its default action. */
 static _Thread_local sigjmp_buf *hash_jb;
+static struct sigaction old_sigbus;     /* restored for any other SIGBUS */
 
 static void on_sigbus(int sig)
 {
     if (hash_jb != NULL)
         siglongjmp(*hash_jb, 1);
-    signal(sig, SIG_DFL);
+    sigaction(sig, &old_sigbus, NULL);
     raise(sig);
 }
 
@@ -303,7 +304,7 @@ static void install_sigbus(void)
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_sigbus;
     sigemptyset(&sa.sa_mask);
-    sigaction(SIGBUS, &sa, NULL);
+    sigaction(SIGBUS, &sa, &old_sigbus);
 }
 
 /* Starts the hashing thread of regular file path.  0, or -1 (no thread:
