@@ -491,8 +491,8 @@ static void to_hex(const unsigned char *p, unsigned n, char *out)
  * The probe of a regular file (store.h): SHA-256 of "mailtap-probe-1", the
  * size as 8 bytes little-endian, the first and the last STORE_PROBE_SPAN
  * bytes (overlapping in a small file).  Returns 1 with out[65] filled, 0
- * when path is not a regular file (a pipe: it can be read once only),
- * -1 on error with why.
+ * when path is not a regular file (a pipe: it can be read once only) or
+ * shrank while the probe was read, -1 on error with why.
  */
 static int file_probe(const char *path, char out[65], char *why, size_t whysz)
 {
@@ -532,8 +532,12 @@ static int file_probe(const char *path, char out[65], char *why, size_t whysz)
             ssize_t n = pread(fd, buf + got, want - got, (off_t)(at[k] + got));
             if (n < 0 && errno == EINTR)
                 continue;
-            if (n <= 0) {
-                snprintf(why, whysz, "%s", n < 0 ? strerror(errno) : "file shrank while read");
+            if (n == 0) {               /* the file shrank meanwhile: no probe, */
+                ret = 0;                /* analysed as it now is, like a pipe   */
+                goto out;
+            }
+            if (n < 0) {
+                snprintf(why, whysz, "%s", strerror(errno));
                 goto out;
             }
             got += (size_t)n;
