@@ -451,9 +451,13 @@ row "sigkill ($trial trials)" "fin:$finished" - -
 
 # SIGINT and SIGTERM: a clean stop, exit 1 with one line, 'interrupted'
 if [ "$quick" != 1 ]; then
-    db=$dbd/int.db; rm -f "$db"*
+    db=$dbd/int.db
     for sig in INT TERM; do
-        _before=$(q "$db" 'SELECT ifnull(max(id), 0) FROM captures' 2>/dev/null); _before=${_before:-0}
+        # a fresh database each time: a run over a file whose earlier run
+        # was interrupted deletes that row first, and its own row may take
+        # the same id, which the wait below would not see
+        rm -f "$db" "$db-wal" "$db-shm"
+        _before=0
         "$m" analyze -q -d "$db" "$g/many.pcap" >/dev/null 2>"$tmp/int.err" &
         bgpid=$!
         # signal as soon as the analysis has begun (its capture row is
