@@ -230,7 +230,8 @@ static int cookie_close(void *cookie)
 /* The hashing thread maps the file in windows of HASH_CHUNK bytes (no copy:
  * a pread loop costs as much again as the hashing).  A file truncated while
  * mapped raises SIGBUS in this thread; the handler jumps back and the
- * digest is given up.  Elsewhere SIGBUS keeps its default action. */
+ * digest is given up.  Any other SIGBUS goes to the handler that was
+ * there before (the default, or a sanitizer's). */
 static _Thread_local sigjmp_buf *hash_jb;
 static struct sigaction old_sigbus;     /* restored for any other SIGBUS */
 
@@ -307,18 +308,18 @@ static void install_sigbus(void)
     sigaction(SIGBUS, &sa, &old_sigbus);
 }
 
-/* Starts the hashing thread of regular file path.  0, or -1 (no thread:
- * the caller hashes on this thread). */
-static int hasher_start(struct capture *c, const char *path)
+/* Starts the hashing thread over the regular file open as c->fd (its own
+ * descriptor of the same open file, so a rename of the path cannot give it
+ * another file).  0, or -1 (no thread: the caller hashes on this thread). */
+static int hasher_start(struct capture *c)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
     struct hasher *h = calloc(1, sizeof *h);
 
     if (h == NULL)
         return -1;
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-
     pthread_once(&once, install_sigbus);
-    h->fd = open(path, O_RDONLY | O_CLOEXEC);
+    h->fd = fcntl(c->fd, F_DUPFD_CLOEXEC, 0);
     atomic_init(&h->stop, 0);
     if (h->fd < 0 || pthread_create(&h->th, NULL, hash_main, h) != 0) {
         if (h->fd >= 0)
@@ -546,7 +547,7 @@ capture_t *capture_open_file(const char *path, const struct cap_config *cfg,
         if (!c->fd_is_stdin)
             save_global_header(c);
     }
-    if (!cfg->no_hash && c->file_size > 0 && !c->fd_is_stdin && hasher_start(c, path) == 0)
+    if (!cfg->no_hash && c->file_size > 0 && !c->fd_is_stdin && hasher_start(c) == 0)
         ;                               /* hashed by the thread */
     else if (!cfg->no_hash && ((c->md = EVP_MD_CTX_new()) == NULL ||
                                EVP_DigestInit_ex(c->md, EVP_sha256(), NULL) != 1)) {
