@@ -68,7 +68,7 @@ $(BUILD)/lib$(1).a: $$($(1)_OBJ)
 endef
 $(foreach m,$(MODULES),$(eval $(call module_rules,$(m))))
 
-MAIN_OBJ = $(BUILD)/main.o $(BUILD)/events.o $(BUILD)/wqueue.o
+MAIN_OBJ = $(BUILD)/main.o $(BUILD)/events.o
 
 UNIT_SRC  = $(wildcard tests/unit/test_*.c)
 UNIT_BIN  = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
@@ -98,9 +98,6 @@ $(BUILD)/tests/test_store_%: tests/unit/test_store_%.c $(BUILD)/libstore.a $(BUI
 $(BUILD)/tests/test_reports_%: tests/unit/test_reports_%.c $(BUILD)/libreports.a $(BUILD)/libstore.a $(BUILD)/libdissect.a
 	@mkdir -p $(@D)
 	$(TESTLINK)
-$(BUILD)/tests/test_wqueue: tests/unit/test_wqueue.c $(BUILD)/wqueue.o
-	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/wqueue.o $(LDLIBS) -lcmocka
 
 unit: $(UNIT_BIN)
 	@sh tests/run_unit.sh $(UNIT_BIN)

@@ -104,8 +104,5 @@
 /* ---- store/ ----------------------------------------------------------- */
 /* Rows written per transaction before a commit. */
 #define STORE_BATCH_ROWS           2000u
-/* analyze: database writes waiting for the writer thread (wqueue.h); the
- * analysis waits when they reach this. */
-#define WQ_BYTES                   (4u * 1024u * 1024u)
 
 #endif

@@ -8,7 +8,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdatomic.h>
 #include <getopt.h>
 #include <grp.h>
 #include <pwd.h>
@@ -32,11 +31,9 @@
 #include "config.h"
 #include "capture/capture.h"
 #include "dissect/dissect.h"
-#include "dissect/tls.h"
 #include "store/store.h"
 #include "reports/reports.h"
 #include "events.h"
-#include "wqueue.h"
 
 #define EXIT_USAGE 2
 #define REDACT_KEY_MAX 4096
@@ -161,18 +158,6 @@ struct pipeline {
     time_t last_tick;
     struct timespec last_flush;
     uint64_t flushed_packets;
-    /* analyze: the database writes go to a writer thread (NULL: done here) */
-    wqueue_t *wq;
-    struct run_totals wtot;     /* counted by the writer thread, added at the end */
-    atomic_int wfailed;         /* the writer could not store: stop reading */
-};
-
-/* A session row as the writer thread knows it (analyze with pl->wq): made
- * by the analysis thread at the session's first record, freed by the
- * writer after the session's end record; sid is the writer's alone. */
-struct wsess {
-    struct pipeline *pl;
-    int64_t sid;
 };
 
 struct flow_glue {
@@ -180,7 +165,6 @@ struct flow_glue {
     dis_session_t *dis;
     struct cap_flow_info fi;
     int64_t sid;                /* 0 until the session row exists */
-    struct wsess *ws;           /* with pl->wq: the row asked of the writer */
     int client_side;            /* as the dissector last told us */
 };
 
@@ -200,59 +184,21 @@ static void fill_endpoints(const struct flow_glue *g, int client_side,
  * reading packets — nothing more could be stored. */
 static void store_failed(struct pipeline *pl)
 {
-    /* on the writer thread with pl->wq (its own totals) */
-    struct run_totals *t = pl->wq ? &pl->wtot : &pl->tot;
-    if (t->store_errors++ == 0) {
+    if (pl->tot.store_errors++ == 0) {
         err_line("database", "%s", store_errmsg(pl->st));
-        if (pl->wq)             /* the analysis thread stops (cb_data) */
-            atomic_store(&pl->wfailed, 1);
-        else if (pl->cap)
+        if (pl->cap)
             capture_break(pl->cap);
     }
 }
-
-/* Records of the writer thread (analyze, pl->wq). */
-enum { W_BEGIN = 1, W_MESSAGE, W_FINDING, W_END };
-struct w_begin {
-    struct wsess *ws;
-    struct store_endpoints ep;
-    double ts;
-};
-struct w_message {              /* followed by n_rcpts recipients */
-    struct wsess *ws;
-    struct mt_message m;
-};
-struct w_finding {
-    struct wsess *ws;
-    struct mt_finding f;
-};
-struct w_end {                  /* followed by chain_len certificates */
-    struct wsess *ws;
-    struct store_endpoints ep;
-    struct mt_session s;
-};
 
 /* Creates the session row on first need (lazily, so connections that never
  * carried a byte leave no row). */
 static int ensure_session_row(struct flow_glue *g)
 {
-    if (g->sid > 0 || g->ws)
+    if (g->sid > 0)
         return 0;
     struct store_endpoints ep;
     fill_endpoints(g, g->client_side, &ep);
-    if (g->pl->wq) {
-        struct w_begin b = { NULL, ep, g->fi.ts };
-        if ((g->ws = calloc(1, sizeof *g->ws)) == NULL)
-            return -1;
-        g->ws->pl = g->pl;
-        b.ws = g->ws;
-        if (wq_put(g->pl->wq, W_BEGIN, &b, sizeof b, NULL, 0) < 0) {
-            free(g->ws);
-            g->ws = NULL;
-            return -1;
-        }
-        return 0;
-    }
     g->sid = store_session_begin(g->pl->st, g->pl->capture_id, &ep, g->fi.ts);
     if (g->sid <= 0) {
         g->sid = 0;
@@ -274,13 +220,7 @@ static void sink_message(void *arg, const struct mt_message *m)
     struct flow_glue *g = arg;
     if (flow_unwanted(g) || ensure_session_row(g) < 0)
         return;
-    if (g->pl->wq) {
-        struct w_message w = { g->ws, *m };
-        w.m.rcpts = NULL;
-        if (wq_put(g->pl->wq, W_MESSAGE, &w, sizeof w, m->rcpts,
-                   m->rcpts ? m->n_rcpts * sizeof *m->rcpts : 0) < 0)
-            w.m.n_rcpts = 0, wq_put(g->pl->wq, W_MESSAGE, &w, sizeof w, NULL, 0);
-    } else if (store_message(g->pl->st, g->sid, m) < 0)
+    if (store_message(g->pl->st, g->sid, m) < 0)
         store_failed(g->pl);
     else
         ev_message(g->pl->ev, g->pl->capture_id, g->sid, m);
@@ -289,32 +229,24 @@ static void sink_message(void *arg, const struct mt_message *m)
         g->pl->tot.cleartext_messages++;
 }
 
-static void count_finding(struct run_totals *t, const struct mt_finding *f)
-{
-    t->findings++;
-    if ((unsigned)f->severity <= MT_SEV_CRITICAL)
-        t->by_sev[f->severity]++;
-}
-
 static void sink_finding(void *arg, const struct mt_finding *f)
 {
     struct flow_glue *g = arg;
     if (flow_unwanted(g) || ensure_session_row(g) < 0)
         return;
-    if (g->pl->wq) {
-        struct w_finding w = { g->ws, *f };
-        wq_put(g->pl->wq, W_FINDING, &w, sizeof w, NULL, 0);
-    } else if (store_finding(g->pl->st, g->sid, f) < 0)
+    if (store_finding(g->pl->st, g->sid, f) < 0)
         store_failed(g->pl);
     else
         ev_finding(g->pl->ev, g->pl->capture_id, g->sid, f);
-    count_finding(&g->pl->tot, f);
+    g->pl->tot.findings++;
+    if ((unsigned)f->severity <= MT_SEV_CRITICAL)
+        g->pl->tot.by_sev[f->severity]++;
 }
 
 static void sink_session(void *arg, const struct mt_session *s)
 {
     struct flow_glue *g = arg;
-    if (g->sid == 0 && g->ws == NULL && (flow_unwanted(g) ||
+    if (g->sid == 0 && (flow_unwanted(g) ||
                         (s->client_bytes == 0 && s->server_bytes == 0 && s->gap_bytes == 0))) {
         g->pl->tot.skipped_empty++;     /* SYN scan, no payload: not SMTP */
         return;
@@ -324,19 +256,7 @@ static void sink_session(void *arg, const struct mt_session *s)
         return;
     struct store_endpoints ep;
     fill_endpoints(g, s->client_side, &ep);
-    if (g->pl->wq) {
-        static struct w_end w;  /* the analysis thread's staging copy */
-        w.ws = g->ws;
-        w.ep = ep;
-        w.s = *s;
-        w.s.chain = NULL;
-        size_t nc = s->chain && s->chain_len > 0 ? (size_t)s->chain_len : 0;
-        if (wq_put(g->pl->wq, W_END, &w, sizeof w, s->chain, nc * sizeof *s->chain) < 0) {
-            w.s.chain_len = 0;
-            wq_put(g->pl->wq, W_END, &w, sizeof w, NULL, 0);
-        }
-        g->ws = NULL;           /* the writer frees it after the end record */
-    } else if (store_session_end(g->pl->st, g->sid, &ep, s) < 0) {
+    if (store_session_end(g->pl->st, g->sid, &ep, s) < 0) {
         store_failed(g->pl);
     } else {
         ev_session(g->pl->ev, g->pl->capture_id, g->sid, &ep, s);
@@ -353,83 +273,6 @@ static void sink_session(void *arg, const struct mt_session *s)
 }
 
 static const struct dis_sink glue_sink = { sink_message, sink_finding, sink_session };
-
-/* ---- the writer thread (analyze) ---- */
-
-static size_t w_pad8(size_t n)
-{
-    return (n + 7u) & ~(size_t)7u;
-}
-
-/* A finding store_crosscheck raised, on the writer thread. */
-static void w_cross_finding(void *arg, const struct mt_finding *f)
-{
-    struct wsess *ws = arg;
-    struct pipeline *pl = ws->pl;
-    if (store_finding(pl->st, ws->sid, f) < 0)
-        store_failed(pl);
-    else
-        ev_finding(pl->ev, pl->capture_id, ws->sid, f);
-    count_finding(&pl->wtot, f);
-}
-
-/* Does on the writer thread what the sinks above do without it. */
-static void writer(void *arg, uint32_t type, void *rec, size_t len)
-{
-    struct pipeline *pl = arg;
-    unsigned char *tail;
-    (void)len;
-    switch (type) {
-    case W_BEGIN: {
-        struct w_begin *b = rec;
-        b->ws->sid = store_session_begin(pl->st, pl->capture_id, &b->ep, b->ts);
-        if (b->ws->sid <= 0) {
-            b->ws->sid = 0;
-            store_failed(pl);
-        }
-        break;
-    }
-    case W_MESSAGE: {
-        struct w_message *w = rec;
-        tail = (unsigned char *)rec + w_pad8(sizeof *w);
-        w->m.rcpts = w->m.n_rcpts ? (const struct mt_recipient *)(void *)tail : NULL;
-        if (w->ws->sid <= 0)
-            break;
-        if (store_message(pl->st, w->ws->sid, &w->m) < 0)
-            store_failed(pl);
-        else
-            ev_message(pl->ev, pl->capture_id, w->ws->sid, &w->m);
-        break;
-    }
-    case W_FINDING: {
-        struct w_finding *w = rec;
-        if (w->ws->sid <= 0)
-            break;
-        if (store_finding(pl->st, w->ws->sid, &w->f) < 0)
-            store_failed(pl);
-        else
-            ev_finding(pl->ev, pl->capture_id, w->ws->sid, &w->f);
-        break;
-    }
-    case W_END: {
-        struct w_end *w = rec;
-        struct wsess *ws = w->ws;
-        tail = (unsigned char *)rec + w_pad8(sizeof *w);
-        w->s.chain = w->s.chain_len > 0 ? (const struct tls_cert_info *)(void *)tail : NULL;
-        if (ws->sid > 0) {
-            if (store_session_end(pl->st, ws->sid, &w->ep, &w->s) < 0) {
-                store_failed(pl);
-            } else {
-                ev_session(pl->ev, pl->capture_id, ws->sid, &w->ep, &w->s);
-                if (store_crosscheck(pl->st, ws->sid, &w->ep, &w->s, w_cross_finding, ws) < 0)
-                    store_failed(pl);
-            }
-        }
-        free(ws);
-        break;
-    }
-    }
-}
 
 static void progress(struct pipeline *pl, int final);
 static void live_tick(struct pipeline *pl);
@@ -477,8 +320,6 @@ static int cb_data(void *arg, void *flow, int side, const uint8_t *p, size_t len
 {
     struct flow_glue *g = flow;
     struct pipeline *pl = arg;
-    if (pl->wq && atomic_load_explicit(&pl->wfailed, memory_order_relaxed))
-        capture_break(pl->cap);
     dis_data(glue_dis(g), side, p, len, ts);
     if (pl->live) {
         /* live: the session row exists from the first byte, so a long
@@ -852,7 +693,6 @@ static int analyze_one(store_t *st, const char *path, const struct analyze_opts 
 
     struct pipeline pl;
     memset(&pl, 0, sizeof pl);
-    atomic_init(&pl.wfailed, 0);
     pl.st = st;
     pl.cap = cap;
     pl.source = source;
@@ -868,20 +708,9 @@ static int analyze_one(store_t *st, const char *path, const struct analyze_opts 
         return 1;
     }
 
-    /* the database writes on a thread of their own (in order, bounded);
-     * without it they are done here */
-    pl.wq = wq_start(0, writer, &pl);
     g_capture = cap;
     int rc = capture_run(cap, &glue_callbacks, &pl, errbuf);
     g_capture = NULL;
-    if (pl.wq) {
-        wq_finish(pl.wq);       /* every record written */
-        pl.wq = NULL;
-        pl.tot.findings += pl.wtot.findings;
-        for (int i = 0; i < 5; i++)
-            pl.tot.by_sev[i] += pl.wtot.by_sev[i];
-        pl.tot.store_errors += pl.wtot.store_errors;
-    }
     progress(&pl, 1);
 
     struct cap_stats cs;
