@@ -12,12 +12,12 @@
 
 /* ---- capture/ --------------------------------------------------------- */
 /* Flows tracked at once (holding dissector and reassembly state).  Past it
- * the least recently active flow is ended (reason timeout) and stored,
+ * the least recently active flow is ended (evicted, stored as timeout),
  * never dropped silently; its entry stays as a tombstone (below) that
  * absorbs the connection's later packets (counted, not analysed), so it is
  * stored at most once (not at all when it had carried no byte yet).  A flow
- * carrying data costs about 12 KiB (dissector state, reassembly history),
- * so the default keeps the flow state under about 200 MiB; with the
+ * carrying data costs about 10 KiB (dissector state, reassembly history),
+ * so the default keeps the flow state under about 170 MiB; with the
  * reassembly pool, fragments and SQLite's cache mailtap stays under 300 MiB
  * whatever the capture holds. */
 #define CAP_MAX_FLOWS_DEFAULT      16384u
@@ -64,7 +64,19 @@
 /* Size of the error buffer handed to capture_*(). */
 #define CAP_ERRBUF_SIZE            512
 
+/* Regular pcap file, corrupt record header: how far past it the next
+ * plausible record header is looked for before giving up (the file is then
+ * analysed up to the corrupt record and said to be cut there). */
+#define CAP_RESYNC_SCAN_MAX        ((uint64_t)64 * 1024 * 1024)
+
 /* ---- dissect/ --------------------------------------------------------- */
+/* Largest TLS record body accepted: 2^14 + 2048 (RFC 5246 §6.2.3, the
+ * ciphertext bound).  A longer record means we are not looking at TLS: the
+ * direction is marked malformed and no longer parsed. */
+#define TLS_REC_MAX                (16384u + 2048u)
+/* DER bytes of the server chain kept for tls_verify_chain() (leaf first;
+ * certificates that do not fit are not kept, later ones neither). */
+#define TLS_VERIFY_DER_MAX         (64u * 1024u)
 /* SMTP command / reply line kept for parsing (longer lines are cut: the
  * rest up to LF is skipped and a finding is raised).  SASL lines can be
  * long (RFC 4954 cites 12288), so the limit is above that. */
@@ -102,6 +114,15 @@
 #define MT_EVIDENCE_MAX            256
 
 /* ---- store/ ----------------------------------------------------------- */
+/* Bytes of messages and findings kept in memory for sessions not yet
+ * written, over all sessions and per session.  Past either, the session
+ * is written at once (complete = 0) and the rest goes straight to disk. */
+#ifndef STORE_PENDING_MAX_BYTES
+#define STORE_PENDING_MAX_BYTES    (4u * 1024u * 1024u)
+#endif
+#ifndef STORE_PENDING_SESSION_MAX
+#define STORE_PENDING_SESSION_MAX  (64u * 1024u)
+#endif
 /* Rows written per transaction before a commit. */
 #define STORE_BATCH_ROWS           2000u
 

@@ -54,7 +54,7 @@
 #define SWEEP_INTERVAL   1.0
 /* Regular pcap file, corrupt record header: how far past it the next
  * plausible record header is looked for before giving up. */
-#define CAP_RESYNC_SCAN_MAX  ((uint64_t)64 * 1024 * 1024)
+/* (CAP_RESYNC_SCAN_MAX: config.h) */
 /* Largest caplen / len a plausible record header may claim. */
 #define RESYNC_MAX_LEN   262144u
 /* Plausible record times: within this of the last good record's. */

@@ -11,13 +11,7 @@
 #include <stdint.h>
 #include "tls.h"
 
-/* Largest TLS record body accepted: 2^14 + 2048 (RFC 5246 §6.2.3, the
- * ciphertext bound).  A longer record means we are not looking at TLS: the
- * direction is marked malformed and no longer parsed. */
-#define TLS_REC_MAX         (16384u + 2048u)
-/* DER bytes of the server chain kept for tls_verify_chain() (leaf first;
- * certificates that do not fit are not kept, later ones neither). */
-#define TLS_VERIFY_DER_MAX  (64u * 1024u)
+/* TLS_REC_MAX, TLS_VERIFY_DER_MAX: config.h. */
 
 /* One direction of the connection. */
 struct tls_dir {

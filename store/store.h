@@ -175,15 +175,7 @@ int store_flush(store_t *s);
 #ifndef STORE_DISAPPEAR_STREAK
 #define STORE_DISAPPEAR_STREAK 2
 #endif
-/* Bytes of messages and findings kept in memory for sessions not yet
- * written, over all sessions and per session.  Past either, the session
- * is written at once (complete = 0) and the rest goes straight to disk. */
-#ifndef STORE_PENDING_MAX_BYTES
-#define STORE_PENDING_MAX_BYTES (4u * 1024u * 1024u)
-#endif
-#ifndef STORE_PENDING_SESSION_MAX
-#define STORE_PENDING_SESSION_MAX (64u * 1024u)
-#endif
+/* STORE_PENDING_MAX_BYTES, STORE_PENDING_SESSION_MAX: config.h. */
 
 /*
  * Cross-connection checks of one stored session; call it right after a
