@@ -353,49 +353,33 @@ static int finish_sha(struct capture *c)
     unsigned int mdlen = 0, i;
     ssize_t n;
 
-    if (c->sha[0])
+    if (c->sha[0] || (c->md == NULL && c->hs == NULL))
         return 0;
-    if (c->hs != NULL) {
-        /* Count what libpcap did not read (bytes after the last record),
-         * then take the thread's digest if it hashed exactly those bytes
-         * (a file that changed while it was read has none). */
-        while (c->fd >= 0) {
-            n = c->resynced ? pread(c->fd, buf, sizeof buf, (off_t)c->hashed_upto)
-                            : read(c->fd, buf, sizeof buf);
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n < 0)
-                return -1;
-            if (n == 0)
-                break;
-            c->hashed_upto += (uint64_t)n;
-            c->st.file_bytes = c->hashed_upto;
-        }
-        hasher_join(c, 0);
-        if (!c->hs->ok || c->hs->done != c->hashed_upto)
-            return 0;
-        memcpy(md, c->hs->md, sizeof c->hs->md);
-        mdlen = sizeof c->hs->md;
-    } else {
-    if (c->md == NULL)
-        return 0;
+    /* the bytes libpcap did not read (after the last record): hashed here
+     * (c->md) or only counted (the thread hashes the file itself) */
     while (c->fd >= 0) {
-        if (c->resynced)
-            n = pread(c->fd, buf, sizeof buf, (off_t)c->hashed_upto);
-        else
-            n = read(c->fd, buf, sizeof buf);
+        n = c->resynced ? pread(c->fd, buf, sizeof buf, (off_t)c->hashed_upto)
+                        : read(c->fd, buf, sizeof buf);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
             return -1;
         if (n == 0)
             break;
-        if (EVP_DigestUpdate(c->md, buf, (size_t)n) != 1)
+        if (c->md != NULL && EVP_DigestUpdate(c->md, buf, (size_t)n) != 1)
             return -1;
         c->hashed_upto += (uint64_t)n;
         c->st.file_bytes = c->hashed_upto;
     }
-    if (EVP_DigestFinal_ex(c->md, md, &mdlen) != 1 || mdlen * 2 >= sizeof c->sha)
+    if (c->hs != NULL) {
+        /* the thread's digest counts if it hashed exactly those bytes (a
+         * file that changed while it was read has none) */
+        hasher_join(c, 0);
+        if (!c->hs->ok || c->hs->done != c->hashed_upto)
+            return 0;
+        memcpy(md, c->hs->md, sizeof c->hs->md);
+        mdlen = sizeof c->hs->md;
+    } else if (EVP_DigestFinal_ex(c->md, md, &mdlen) != 1 || mdlen * 2 >= sizeof c->sha) {
         return -1;
     }
     for (i = 0; i < mdlen; i++) {

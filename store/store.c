@@ -67,7 +67,6 @@ enum stmt_id {
     ST_CAP_DELETE,
     ST_CAP_BEGIN,
     ST_CAP_SHA,
-    ST_CAP_PROBE,
     ST_CAP_PROBE_NEED,
     ST_CAP_PROBE_STALE,
     ST_CAP_FINISH,
@@ -137,8 +136,6 @@ static const char *const stmt_sql[ST_COUNT] = {
         " VALUES (?1, ?2, ?3, 'interrupted', ?4, ?5, ?6)",
     [ST_CAP_SHA] =
         "UPDATE captures SET sha256 = ?2 WHERE id = ?1",
-    [ST_CAP_PROBE] =
-        "UPDATE captures SET probe = ?2 WHERE id = ?1",
     /* A file capture that could be the same file: a complete one with the
      * same probe, or one stored before probes existed. */
     [ST_CAP_PROBE_NEED] =
@@ -1053,22 +1050,6 @@ int store_capture_set_sha256(store_t *s, int64_t id, const char *sha256)
         return -1;
     row_done(s);
     return batch_check(s, 0);
-}
-
-/* Records the probe (size, head and tail of the file; see store.h),
- * committed at once like the row itself: a run killed right after it
- * must still be found, and replaced, by the next run over the file. */
-int store_capture_set_probe(store_t *s, int64_t id, const char *probe)
-{
-    sqlite3_stmt *q = stmt(s, ST_CAP_PROBE);
-
-    if (!q || tx_commit(s) < 0 || tx_open(s) < 0)
-        return -1;
-    sqlite3_bind_int64(q, 1, id);
-    bind_str(q, 2, probe, 65);
-    if (step_write(s, q, "set capture probe") < 0)
-        return -1;
-    return tx_commit(s);
 }
 
 /* 1 when the whole file must be hashed before analysis (see store.h). */

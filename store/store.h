@@ -114,8 +114,6 @@ int store_capture_set_sha256(store_t *s, int64_t id, const char *sha256);
 #ifndef STORE_PROBE_SPAN
 #define STORE_PROBE_SPAN (64u * 1024u)
 #endif
-/* Committed at once.  Returns 0 or -1. */
-int store_capture_set_probe(store_t *s, int64_t id, const char *probe);
 /* store_capture_begin with the probe in the same committed row (a run
  * killed at once is still found by the next one).  probe may be NULL. */
 int store_capture_begin_probe(store_t *s, const char *source, const char *kind,

@@ -414,8 +414,7 @@ static void test_capture_probe(void **state)
     assert_int_equal(store_capture_begin(s, "eth0", "live", "", &live), 0);
     assert_int_equal(store_capture_probe_needs_hash(s, "p1"), 0);
 
-    assert_int_equal(store_capture_begin(s, "a.pcap", "file", "", &a), 0);
-    assert_int_equal(store_capture_set_probe(s, a, "p1"), 0);
+    assert_int_equal(store_capture_begin_probe(s, "a.pcap", "file", "", "p1", &a), 0);
     /* running (interrupted): not a duplicate yet, but stale for others */
     assert_int_equal(store_capture_probe_needs_hash(s, "p1"), 0);
     assert_int_equal(store_capture_probe_stale(s, "p1", 0, &stale), 1);
@@ -428,12 +427,13 @@ static void test_capture_probe(void **state)
     assert_int_equal(store_capture_probe_needs_hash(s, "p2"), 0);
     assert_int_equal(store_capture_probe_stale(s, "p1", 0, &stale), 0);
 
-    /* a file capture without a probe (older version, or a pipe) */
+    /* a file capture without a probe (older version, or a pipe) forces a
+     * hash; once it is gone, a file with another probe needs none */
     assert_int_equal(store_capture_begin(s, "b.pcap", "file", "", &b), 0);
     assert_int_equal(store_capture_probe_needs_hash(s, "p2"), 1);
-    assert_int_equal(store_capture_set_probe(s, b, "p3"), 0);
+    assert_int_equal(store_capture_delete(s, b), 0);
     assert_int_equal(store_capture_probe_needs_hash(s, "p2"), 0);
-    /* the probe can go into the row as it is made (one commit) */
+    /* the probe goes into the row as it is made (one commit) */
     assert_int_equal(store_capture_begin_probe(s, "c.pcap", "file", "", "p9", &a), 0);
     assert_int_equal(store_capture_probe_stale(s, "p9", 0, &stale), 1);
     assert_int_equal(stale, a);
