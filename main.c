@@ -616,13 +616,20 @@ struct analyze_opts {
     ev_writer_t *ev;
 };
 
-/* Analyses one input.  Returns 0, 1 on failure, 3 when interrupted. */
-static int analyze_one(store_t *st, const char *path, const struct analyze_opts *o)
+/* Analyses one input.  ph: its hashing thread if one was started ahead
+ * (taken over; NULL to start one here).  Returns 0, 1 on failure, 3 when
+ * interrupted. */
+static int analyze_one(store_t *st, const char *path, const struct analyze_opts *o,
+                       cap_prehash_t *ph)
 {
     char sha[65] = "", probe[65] = "";
     char why[256];
     int is_stdin = strcmp(path, "-") == 0;
     const char *source = is_stdin ? "(stdin)" : path;
+
+    /* The file is hashed from now on, while the database is asked about it. */
+    if (ph == NULL && !is_stdin)
+        ph = capture_prehash_start(path);
 
     /*
      * Duplicates (same SHA-256) in one pass over the data: a regular file
@@ -635,15 +642,22 @@ static int analyze_one(store_t *st, const char *path, const struct analyze_opts 
         int pr = file_probe(path, probe, why, sizeof why);
         if (pr < 0) {
             err_line(path, "%s", why);
+            capture_prehash_free(ph);
             return 1;
         }
         int need = pr == 1 ? store_capture_probe_needs_hash(st, probe) : 0;
         if (need < 0) {
             err_line("database", "%s", store_errmsg(st));
+            capture_prehash_free(ph);
             return 1;
         }
         if (need) {
-            if (sha256_file(path, sha, why, sizeof why) < 0) {
+            /* the digest decides before the run: the thread's, when it
+             * hashed the file to its end, else a pass here */
+            int hr = capture_prehash_digest(ph, sha);
+            capture_prehash_free(ph);
+            ph = NULL;
+            if (hr < 0 && sha256_file(path, sha, why, sizeof why) < 0) {
                 err_line(path, "%s", why);
                 return 1;
             }
@@ -672,6 +686,7 @@ static int analyze_one(store_t *st, const char *path, const struct analyze_opts 
         while (pr == 1 && (r = store_capture_probe_stale(st, probe, 0, &stale)) != 0) {
             if (r < 0 || store_capture_delete(st, stale) < 0) {
                 err_line("database", "%s", store_errmsg(st));
+                capture_prehash_free(ph);
                 return 1;
             }
         }
@@ -684,6 +699,7 @@ static int analyze_one(store_t *st, const char *path, const struct analyze_opts 
     cfg.all_ports = o->all_ports;
     cfg.max_flows = g_max_flows;
     cfg.no_hash = sha[0] != 0;  /* hashed above already: once is enough */
+    cfg.prehash = ph;           /* taken over by capture_open_file */
     char errbuf[CAP_ERRBUF_SIZE] = "";
     capture_t *cap = capture_open_file(path, &cfg, errbuf);
     if (!cap) {
@@ -737,6 +753,11 @@ static int analyze_one(store_t *st, const char *path, const struct analyze_opts 
                 (unsigned long long)capture_skipped_bytes(cap));
     }
     if (!sha[0] && rc == 0) {   /* hashed while read: a duplicate shows now */
+        /* What was found is committed (and copied out of the log) while
+         * the hashing thread may still be at work; only then is it waited
+         * for.  A failure here shows again, and is reported, below. */
+        if (store_flush(st) == 0)
+            store_checkpoint(st);
         const char *h = capture_sha256(cap);
         int64_t old = 0;
         int complete = 0;
@@ -842,13 +863,18 @@ static int cmd_analyze(int argc, char **argv)
         return 1;
 
     char errbuf[STORE_ERRBUF_SIZE] = "";
+    /* The first file is hashed while the database is opened (and, when
+     * new, created). */
+    cap_prehash_t *ph = capture_prehash_start(argv[optind]);
     store_t *st = store_open(o.db, STORE_RW, errbuf);
     if (!st) {
         err_line(o.db, "%s", errbuf);
+        capture_prehash_free(ph);
         return 1;
     }
     if (o.redact && store_set_redact_key(st, key, keylen) < 0) {
         err_line(o.redact, "cannot use redaction key");
+        capture_prehash_free(ph);
         store_close(st, errbuf);
         return 1;
     }
@@ -858,6 +884,7 @@ static int cmd_analyze(int argc, char **argv)
         o.ev = ev_open(o.events, NULL, why, sizeof why);
         if (!o.ev) {
             err_line(o.events, "%s", why);
+            capture_prehash_free(ph);
             store_close(st, errbuf);
             return 1;
         }
@@ -867,7 +894,9 @@ static int cmd_analyze(int argc, char **argv)
     install_stop_signals();
     int ret = 0;
     for (int i = optind; i < argc && !g_stop; i++) {
-        int r = analyze_one(st, argv[i], &o);
+        int r = analyze_one(st, argv[i], &o, i == optind ? ph : NULL);
+        if (i == optind)
+            ph = NULL;              /* analyze_one took it over */
         if (r == 3) {
             err_line(argv[i], "interrupted; the capture is marked interrupted and a re-run completes it");
             ret = 1;
@@ -876,6 +905,7 @@ static int cmd_analyze(int argc, char **argv)
         if (r)
             ret = 1;
     }
+    capture_prehash_free(ph);       /* stopped before the first file */
     if (ev_close(o.ev) < 0)
         ret = 1;
     if (store_close(st, errbuf) < 0) {

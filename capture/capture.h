@@ -66,7 +66,26 @@ struct cap_config {
     size_t buffer_bytes;        /* live: kernel buffer, 0 = 32 MiB           */
     int no_hash;                /* 1: the caller hashed the file already;
                                    capture_sha256() then stays ""          */
+    /* File input: a hashing thread from capture_prehash_start (or NULL).
+     * capture_open_file always takes it over: it goes on hashing when it
+     * hashes the same file (device and inode) and no_hash is 0, and is
+     * stopped and freed otherwise, on failure too. */
+    struct cap_prehash *prehash;
 };
+
+/* SHA-256 of a regular file on a second thread, started before the
+ * capture is opened so that the hashing overlaps whatever the caller does
+ * first (opening the database, looking the file up).  NULL when path is
+ * "-", not a regular file, empty, unreadable, or no thread could be
+ * started: the caller then simply goes on without one. */
+typedef struct cap_prehash cap_prehash_t;
+cap_prehash_t *capture_prehash_start(const char *path);
+/* Waits for the whole file to be hashed and writes the digest (64 hex
+ * digits) into out.  0, or -1 (the file changed or shrank while it was
+ * read, or a read error): out is then "". */
+int capture_prehash_digest(cap_prehash_t *ph, char out[65]);
+/* Stops the thread (if still running) and frees ph.  NULL is fine. */
+void capture_prehash_free(cap_prehash_t *ph);
 
 struct cap_callbacks {
     /* Returns the consumer's handle for the flow, or NULL to ignore it (its
@@ -142,8 +161,10 @@ void capture_break(capture_t *c);
 void capture_stats(const capture_t *c, struct cap_stats *out);
 /* Lower-case hex SHA-256 of every byte read from the file, valid after
  * capture_run returned 0 or 2 (the whole file was read); "" otherwise, and
- * always "" with cfg.no_hash. */
-const char *capture_sha256(const capture_t *c);
+ * always "" with cfg.no_hash.  The first call after the run may wait for
+ * the hashing thread: work that does not need the digest (committing what
+ * was found) is best done before it. */
+const char *capture_sha256(capture_t *c);
 /* Size of the file if known (regular file), else 0. */
 uint64_t capture_file_size(const capture_t *c);
 /* Bytes of a regular pcap file that capture_run skipped over corrupt

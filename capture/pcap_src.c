@@ -70,7 +70,16 @@ struct hasher {
     atomic_int stop;                /* asked to give up (interrupted run)    */
     uint64_t done;                  /* bytes hashed (valid after the join)   */
     int ok;                         /* reached the end of the file, no error */
+    int joined;
     unsigned char md[32];
+};
+
+/* A hashing thread started before the capture is opened (see
+ * capture_prehash_start), with the identity of the file it hashes. */
+struct cap_prehash {
+    struct hasher *hs;
+    dev_t dev;
+    ino_t ino;
 };
 
 struct capture {
@@ -83,7 +92,8 @@ struct capture {
     EVP_MD_CTX *md;                 /* hashing on this thread (pipes, stdin) */
     struct hasher *hs;              /* hashing thread (regular files)        */
     char *iobuf;                    /* the cookie FILE's buffer (FILE_BUFFER) */
-    int hs_joined;
+    int digest_pending;             /* file read to its end; the digest is
+                                       taken (thread joined) by capture_sha256 */
     int read_error;                 /* errno of a failed read(), 0 if none   */
     int eof_seen;                   /* a read() returned 0 (end of the file) */
     char sha[65];                   /* "" until the whole file was read      */
@@ -308,55 +318,132 @@ static void install_sigbus(void)
     sigaction(SIGBUS, &sa, &old_sigbus);
 }
 
+/* Starts a hashing thread over the regular file open as fd, which it
+ * owns from now on (closed by hasher_free, or here on failure).  NULL
+ * when no thread could be started. */
+static struct hasher *hasher_spawn(int fd)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    struct hasher *h;
+
+    if (fd < 0)
+        return NULL;
+    h = calloc(1, sizeof *h);
+    if (h == NULL) {
+        close(fd);
+        return NULL;
+    }
+    pthread_once(&once, install_sigbus);
+    h->fd = fd;
+    atomic_init(&h->stop, 0);
+    if (pthread_create(&h->th, NULL, hash_main, h) != 0) {
+        close(fd);
+        free(h);
+        return NULL;
+    }
+    return h;
+}
+
 /* Starts the hashing thread over the regular file open as c->fd (its own
  * descriptor of the same open file, so a rename of the path cannot give it
  * another file).  0, or -1 (no thread: the caller hashes on this thread). */
 static int hasher_start(struct capture *c)
 {
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    struct hasher *h = calloc(1, sizeof *h);
+    c->hs = hasher_spawn(fcntl(c->fd, F_DUPFD_CLOEXEC, 0));
+    return c->hs != NULL ? 0 : -1;
+}
 
+/* Waits for the hashing thread (asking it to stop first when stop).
+ * Idempotent. */
+static void hasher_join(struct hasher *h, int stop)
+{
+    if (h == NULL || h->joined)
+        return;
+    if (stop)
+        atomic_store(&h->stop, 1);
+    pthread_join(h->th, NULL);
+    h->joined = 1;
+}
+
+/* Stops and frees a hashing thread (NULL is fine). */
+static void hasher_free(struct hasher *h)
+{
     if (h == NULL)
-        return -1;
-    pthread_once(&once, install_sigbus);
-    h->fd = fcntl(c->fd, F_DUPFD_CLOEXEC, 0);
-    atomic_init(&h->stop, 0);
-    if (h->fd < 0 || pthread_create(&h->th, NULL, hash_main, h) != 0) {
-        if (h->fd >= 0)
-            close(h->fd);
-        free(h);
-        return -1;
+        return;
+    hasher_join(h, 1);
+    close(h->fd);
+    free(h);
+}
+
+/* The digest of a joined hasher as 64 hex digits and a NUL. */
+static void hex_digest(const unsigned char *md, size_t n, char *out)
+{
+    static const char hx[] = "0123456789abcdef";
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        out[2 * i] = hx[md[i] >> 4];
+        out[2 * i + 1] = hx[md[i] & 15];
     }
-    c->hs = h;
+    out[2 * n] = '\0';
+}
+
+cap_prehash_t *capture_prehash_start(const char *path)
+{
+    struct cap_prehash *ph;
+    struct stat sb;
+    int fd;
+
+    if (path == NULL || strcmp(path, "-") == 0)
+        return NULL;
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size <= 0 ||
+        (ph = calloc(1, sizeof *ph)) == NULL) {
+        close(fd);
+        return NULL;
+    }
+    ph->dev = sb.st_dev;
+    ph->ino = sb.st_ino;
+    ph->hs = hasher_spawn(fd);
+    if (ph->hs == NULL) {
+        free(ph);
+        return NULL;
+    }
+    return ph;
+}
+
+int capture_prehash_digest(cap_prehash_t *ph, char out[65])
+{
+    out[0] = '\0';
+    if (ph == NULL || ph->hs == NULL)
+        return -1;
+    hasher_join(ph->hs, 0);
+    if (!ph->hs->ok)
+        return -1;
+    hex_digest(ph->hs->md, sizeof ph->hs->md, out);
     return 0;
 }
 
-/* Waits for the hashing thread (asking it to stop first when stop) and
- * closes its descriptor.  Idempotent. */
-static void hasher_join(struct capture *c, int stop)
+void capture_prehash_free(cap_prehash_t *ph)
 {
-    if (c->hs == NULL || c->hs_joined)
+    if (ph == NULL)
         return;
-    if (stop)
-        atomic_store(&c->hs->stop, 1);
-    pthread_join(c->hs->th, NULL);
-    close(c->hs->fd);
-    c->hs_joined = 1;
+    hasher_free(ph->hs);
+    free(ph);
 }
 
-/* Hashes what is left of the file after libpcap saw its end, then
- * finalizes the digest into c->sha.  Returns 0, -1 on a read error. */
-static int finish_sha(struct capture *c)
+/* Reads what is left of the file after libpcap saw its end: hashed here
+ * (c->md) or only counted (the thread hashes the file itself).  The digest
+ * is taken later, by finish_digest.  Returns 0, -1 on a read error. */
+static int finish_read(struct capture *c)
 {
-    static const char hx[] = "0123456789abcdef";
-    unsigned char md[EVP_MAX_MD_SIZE], buf[65536];
-    unsigned int mdlen = 0, i;
+    unsigned char buf[65536];
     ssize_t n;
 
     if (c->sha[0] || (c->md == NULL && c->hs == NULL))
         return 0;
-    /* the bytes libpcap did not read (after the last record): hashed here
-     * (c->md) or only counted (the thread hashes the file itself) */
     while (c->fd >= 0) {
         n = c->resynced ? pread(c->fd, buf, sizeof buf, (off_t)c->hashed_upto)
                         : read(c->fd, buf, sizeof buf);
@@ -371,23 +458,29 @@ static int finish_sha(struct capture *c)
         c->hashed_upto += (uint64_t)n;
         c->st.file_bytes = c->hashed_upto;
     }
-    if (c->hs != NULL) {
-        /* the thread's digest counts if it hashed exactly those bytes (a
-         * file that changed while it was read has none) */
-        hasher_join(c, 0);
-        if (!c->hs->ok || c->hs->done != c->hashed_upto)
-            return 0;
-        memcpy(md, c->hs->md, sizeof c->hs->md);
-        mdlen = sizeof c->hs->md;
-    } else if (EVP_DigestFinal_ex(c->md, md, &mdlen) != 1 || mdlen * 2 >= sizeof c->sha) {
-        return -1;
-    }
-    for (i = 0; i < mdlen; i++) {
-        c->sha[2 * i] = hx[md[i] >> 4];
-        c->sha[2 * i + 1] = hx[md[i] & 15];
-    }
-    c->sha[2 * mdlen] = '\0';
+    c->digest_pending = 1;
     return 0;
+}
+
+/* Finalizes the digest of the whole file into c->sha, waiting for the
+ * hashing thread.  The thread's digest counts only if it hashed exactly
+ * the bytes read here (a file that changed while it was read has none). */
+static void finish_digest(struct capture *c)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+
+    if (!c->digest_pending)
+        return;
+    c->digest_pending = 0;
+    if (c->hs != NULL) {
+        hasher_join(c->hs, 0);
+        if (c->hs->ok && c->hs->done == c->hashed_upto)
+            hex_digest(c->hs->md, sizeof c->hs->md, c->sha);
+    } else if (c->md != NULL && EVP_DigestFinal_ex(c->md, md, &mdlen) == 1 &&
+               mdlen * 2 < sizeof c->sha) {
+        hex_digest(md, mdlen, c->sha);
+    }
 }
 
 /* Gives fp a FILE_BUFFER-byte buffer (glibc ignores the size when setvbuf
@@ -507,14 +600,17 @@ capture_t *capture_open_file(const char *path, const struct cap_config *cfg,
         .read = cookie_read, .write = NULL, .seek = cookie_seek, .close = cookie_close
     };
     char perr[PCAP_ERRBUF_SIZE];
+    struct cap_prehash *ph = cfg->prehash;  /* ours now, whatever happens */
     struct capture *c;
     struct stat sb;
     FILE *fp;
 
     errbuf[0] = '\0';
     c = cap_new(cfg, errbuf);
-    if (c == NULL)
+    if (c == NULL) {
+        capture_prehash_free(ph);
         return NULL;
+    }
     if (strcmp(path, "-") == 0) {
         c->fd = STDIN_FILENO;
         c->fd_is_stdin = 1;
@@ -522,6 +618,7 @@ capture_t *capture_open_file(const char *path, const struct cap_config *cfg,
         c->fd = open(path, O_RDONLY | O_CLOEXEC);
         if (c->fd < 0) {
             snprintf(errbuf, CAP_ERRBUF_SIZE, "%s: %s", path, strerror(errno));
+            capture_prehash_free(ph);
             capture_close(c);
             return NULL;
         }
@@ -530,8 +627,17 @@ capture_t *capture_open_file(const char *path, const struct cap_config *cfg,
         c->file_size = (uint64_t)sb.st_size;
         if (!c->fd_is_stdin)
             save_global_header(c);
+        /* the thread started ahead hashes this very file: it goes on */
+        if (ph != NULL && !cfg->no_hash && !c->fd_is_stdin && c->file_size > 0 &&
+            ph->dev == sb.st_dev && ph->ino == sb.st_ino) {
+            c->hs = ph->hs;
+            ph->hs = NULL;
+        }
     }
-    if (!cfg->no_hash && c->file_size > 0 && !c->fd_is_stdin && hasher_start(c) == 0)
+    capture_prehash_free(ph);
+    if (c->hs != NULL)
+        ;                               /* hashed by the thread started ahead */
+    else if (!cfg->no_hash && c->file_size > 0 && !c->fd_is_stdin && hasher_start(c) == 0)
         ;                               /* hashed by the thread */
     else if (!cfg->no_hash && ((c->md = EVP_MD_CTX_new()) == NULL ||
                                EVP_DigestInit_ex(c->md, EVP_sha256(), NULL) != 1)) {
@@ -949,10 +1055,9 @@ int capture_run(capture_t *c, const struct cap_callbacks *cb, void *arg,
             if (c->brk || c->live)
                 continue;               /* reported at the top */
             cap_flow_end_all(c->ft, CAP_END_EOF);
-            if (finish_sha(c)) {
+            if (finish_read(c)) {
                 snprintf(errbuf, CAP_ERRBUF_SIZE, "read error after the last record: %s",
                          strerror(errno));
-                c->sha[0] = '\0';
                 return -1;
             }
             return 0;
@@ -963,8 +1068,7 @@ int capture_run(capture_t *c, const struct cap_callbacks *cb, void *arg,
         if (!c->live && !c->read_error && c->eof_seen) {
             snprintf(errbuf, CAP_ERRBUF_SIZE, "%s", pcap_geterr(c->p));
             cap_flow_end_all(c->ft, CAP_END_EOF);
-            if (finish_sha(c))
-                c->sha[0] = '\0';
+            finish_read(c);             /* no digest after a read error */
             return 2;
         }
         /* A regular pcap file with a corrupt record header: go on from the
@@ -1006,8 +1110,9 @@ void capture_stats(const capture_t *c, struct cap_stats *out)
     update_live_stats(c, out);
 }
 
-const char *capture_sha256(const capture_t *c)
+const char *capture_sha256(capture_t *c)
 {
+    finish_digest(c);
     return c->sha;
 }
 
@@ -1031,8 +1136,7 @@ void capture_close(capture_t *c)
         close(c->fd);
     free(c->iobuf);                     /* after the FILE that used it */
     EVP_MD_CTX_free(c->md);
-    hasher_join(c, 1);
-    free(c->hs);
+    hasher_free(c->hs);
     cap_flow_table_free(c->ft);         /* and its nDPI module, if any */
     cap_frag_free(c->frags);
     free(c->l3buf);

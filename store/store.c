@@ -2068,6 +2068,23 @@ int store_flush(store_t *s)
     return rc;
 }
 
+int store_checkpoint(store_t *s)
+{
+    int rc;
+
+    if (s == NULL || s->db == NULL || s->mode != STORE_RW)
+        return 0;
+    if (s->in_tx) {
+        set_err(s, "checkpoint inside a transaction");
+        return -1;
+    }
+    rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    if (rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+        return 0;               /* a reader in the way: close does the rest */
+    db_err(s, "checkpoint");
+    return -1;
+}
+
 /* ---- cross-connection checks ------------------------------------------- */
 
 /*

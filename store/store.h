@@ -153,6 +153,11 @@ int store_finding(store_t *s, int64_t session_id, const struct mt_finding *f);
  * sessions are written (complete = 0) so that they are visible. */
 int store_flush(store_t *s);
 
+/* Copies what the write-ahead log holds into the database file now (a
+ * passive checkpoint: never waits for readers), so that closing has little
+ * left to do.  Outside a transaction (after store_flush).  0, or -1. */
+int store_checkpoint(store_t *s);
+
 /* ---- cross-connection detections (schema v3) -------------------------- */
 
 /* A cleartext connection that carries mail this many seconds (packet time,

@@ -399,6 +399,106 @@ static void test_pcapng_session_sha(void **st)
     unlink(path);
 }
 
+/* A hashing thread started ahead (capture_prehash_start) is taken over by
+ * capture_open_file and gives the digest of the file. */
+static void test_prehash_taken_over(void **st)
+{
+    static struct pbuf p;
+    char err[CAP_ERRBUF_SIZE], want[65], got[65];
+    struct cap_config cfg = config();
+    static struct rec r;
+    const char *path;
+    cap_prehash_t *ph;
+    capture_t *c;
+    struct cap_stats s;
+
+    (void)st;
+    session_pcap(&p);
+    path = write_tmp(&p, ".pcap");
+    sha256sum_of(path, want);
+
+    /* the digest alone, waited for */
+    ph = capture_prehash_start(path);
+    assert_non_null(ph);
+    assert_int_equal(capture_prehash_digest(ph, got), 0);
+    assert_string_equal(got, want);
+    capture_prehash_free(ph);
+
+    /* taken over by the capture of the same file */
+    memset(&r, 0, sizeof r);
+    cfg.prehash = capture_prehash_start(path);
+    assert_non_null(cfg.prehash);
+    c = capture_open_file(path, &cfg, err);
+    assert_non_null(c);
+    assert_int_equal(capture_run(c, &CBS, &r, err), 0);
+    check_session(&r);
+    assert_string_equal(capture_sha256(c), want);
+    assert_string_equal(capture_sha256(c), want);   /* asked again: same */
+    capture_stats(c, &s);
+    assert_int_equal(s.file_bytes, p.n);
+    capture_close(c);
+
+    /* with no_hash the thread is stopped, and there is no digest */
+    memset(&r, 0, sizeof r);
+    cfg.prehash = capture_prehash_start(path);
+    cfg.no_hash = 1;
+    c = capture_open_file(path, &cfg, err);
+    assert_non_null(c);
+    assert_int_equal(capture_run(c, &CBS, &r, err), 0);
+    assert_string_equal(capture_sha256(c), "");
+    capture_close(c);
+
+    /* nothing to hash ahead: stdin, a missing file, an empty one */
+    assert_null(capture_prehash_start("-"));
+    assert_null(capture_prehash_start("/nonexistent/mailtap.pcap"));
+    {
+        static struct pbuf e;
+        const char *ep = write_tmp(&e, ".pcap");
+
+        assert_null(capture_prehash_start(ep));
+        unlink(ep);
+    }
+    capture_prehash_free(NULL);
+    assert_int_equal(capture_prehash_digest(NULL, got), -1);
+    assert_string_equal(got, "");
+    unlink(path);
+}
+
+/* The path names another file by the time the capture opens it (renamed
+ * over): the thread started ahead hashed the old one and is not used. */
+static void test_prehash_file_replaced(void **st)
+{
+    static struct pbuf p, q;
+    char err[CAP_ERRBUF_SIZE], want[65];
+    struct cap_config cfg = config();
+    static struct rec r;
+    const char *path, *other;
+    capture_t *c;
+
+    (void)st;
+    session_pcap(&p);
+    path = write_tmp(&p, ".pcap");
+    session_pcapng(&q);
+    other = write_tmp(&q, ".pcapng");
+    sha256sum_of(other, want);
+    cfg.prehash = capture_prehash_start(path);
+    assert_non_null(cfg.prehash);
+    assert_int_equal(rename(other, path), 0);
+    memset(&r, 0, sizeof r);
+    c = capture_open_file(path, &cfg, err);
+    assert_non_null(c);
+    assert_int_equal(capture_run(c, &CBS, &r, err), 0);
+    check_session(&r);
+    assert_string_equal(capture_sha256(c), want);
+    capture_close(c);
+
+    /* gone by then: the open fails, and the thread is freed with it */
+    cfg.prehash = capture_prehash_start(path);
+    assert_non_null(cfg.prehash);
+    unlink(path);
+    assert_null(capture_open_file(path, &cfg, err));
+}
+
 static void test_empty_pcap(void **st)
 {
     static struct pbuf p;
@@ -853,6 +953,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pcap_session_sha),
         cmocka_unit_test(test_pcapng_session_sha),
+        cmocka_unit_test(test_prehash_taken_over),
+        cmocka_unit_test(test_prehash_file_replaced),
         cmocka_unit_test(test_empty_pcap),
         cmocka_unit_test(test_truncated_mid_record),
         cmocka_unit_test(test_huge_record_length),
