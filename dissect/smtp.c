@@ -138,6 +138,22 @@ void smtp_esc(char *dst, size_t dstsz, const uint8_t *p, size_t n)
     mt_escape(dst, dstsz, p, n);
 }
 
+/* Escapes at most SMTP_EXCERPT_MAX captured bytes into dst for evidence;
+ * "..." marks that the line went on (or that dst was too short). */
+void smtp_excerpt(char *dst, size_t dstsz, const uint8_t *p, size_t n)
+{
+    size_t k;
+
+    if (n <= SMTP_EXCERPT_MAX || dstsz < 8) {
+        smtp_esc(dst, dstsz, p, n);
+        return;
+    }
+    k = mt_escape(dst, dstsz - 3, p, SMTP_EXCERPT_MAX);
+    if (k >= 3 && memcmp(dst + k - 3, "...", 3) == 0)
+        return;                         /* cut by the buffer: marked already */
+    memcpy(dst + k, "...", 4);
+}
+
 #ifdef SMTP_TRACE
 static const char *const cm_names[] = {
     "CMD", "SKIP", "MIDSTART", "MIDBODY", "HOLD", "BODY", "BDAT", "INJECT",

@@ -620,8 +620,7 @@ static void line_excerpt(char *dst, size_t dstsz, struct span line)
         smtp_esc(dst, dstsz, verb.p, verb.len);
         return;
     }
-    smtp_esc(dst, dstsz, line.p, line.len < SMTP_EXCERPT_MAX ? line.len
-                                                             : SMTP_EXCERPT_MAX);
+    smtp_excerpt(dst, dstsz, line.p, line.len);
 }
 
 /* A non-TLS line sent after STARTTLS and before its 220 (C1). */

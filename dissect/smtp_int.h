@@ -474,6 +474,7 @@ int smtp_finding(struct dis_session *s, enum fk k, enum mt_severity sev,
                  double ts, uint32_t msg_seq, int role, const char *fmt, ...)
     __attribute__((format(printf, 7, 8)));
 void smtp_esc(char *dst, size_t dstsz, const uint8_t *p, size_t n);
+void smtp_excerpt(char *dst, size_t dstsz, const uint8_t *p, size_t n);
 uint16_t smtp_server_port(const struct dis_session *s);
 int smtp_is_submission(const struct dis_session *s);
 void smtp_client_gap_effect(struct dis_session *s, uint64_t len, double ts);

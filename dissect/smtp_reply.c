@@ -74,8 +74,7 @@ static void banner_check(struct dis_session *s, struct span text, double ts)
     if (stars >= 4 && stars >= other) {
         char ev[64];
 
-        smtp_esc(ev, sizeof ev, text.p, text.len < SMTP_EXCERPT_MAX ?
-                 text.len : SMTP_EXCERPT_MAX);
+        smtp_excerpt(ev, sizeof ev, text.p, text.len);
         smtp_finding(s, FK_SMTP_BANNER_MASKED, MT_SEV_LOW, ts, 0, -1,
                      "greeting text masked: \"%s\"", ev);
     }
@@ -312,9 +311,8 @@ static void reply_starttls(struct dis_session *s, struct pending *e, int code,
         s->starttls_refused = 1;
         s->refused_ts = ts;
         s->refused_code = code;
-        smtp_esc(s->refused_text, sizeof s->refused_text, s->rep.first,
-                 s->rep.first_len < SMTP_EXCERPT_MAX ? s->rep.first_len
-                                                     : SMTP_EXCERPT_MAX);
+        smtp_excerpt(s->refused_text, sizeof s->refused_text, s->rep.first,
+                     s->rep.first_len);
         s->refused_snap = s->n_exposures;
     }
     s->unanswered_tls = 0;
@@ -524,8 +522,7 @@ void smtp_srv_line(struct dis_session *s, struct span line, double ts)
         if (!s->post220) {
             char ev[64];
 
-            smtp_esc(ev, sizeof ev, line.p, line.len < SMTP_EXCERPT_MAX ?
-                     line.len : SMTP_EXCERPT_MAX);
+            smtp_excerpt(ev, sizeof ev, line.p, line.len);
             smtp_finding(s, FK_STARTTLS_RESPONSE_INJECTION, MT_SEV_CRITICAL, ts,
                          0, -1, "after the STARTTLS 220 the server sent in cleartext: %s",
                          ev);
@@ -538,8 +535,7 @@ void smtp_srv_line(struct dis_session *s, struct span line, double ts)
 
         if (!s->srv_synced && (s->midstream || s->gap_seen))
             return;                     /* picked up inside something */
-        smtp_esc(ev, sizeof ev, line.p, line.len < SMTP_EXCERPT_MAX ?
-                 line.len : SMTP_EXCERPT_MAX);
+        smtp_excerpt(ev, sizeof ev, line.p, line.len);
         smtp_finding(s, FK_SMTP_MALFORMED_REPLY, MT_SEV_LOW, ts, 0, -1,
                      "server line is not a reply: \"%s\"", ev);
         return;

@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "dissect/escape.h"
+#include "dissect/smtp_int.h"
 
 /* Escapes lit[0..len) from an exact-size heap copy (ASan sees over-reads)
  * into a heap buffer of exactly dstsz; checks the NUL / length contract
@@ -250,6 +251,36 @@ static void test_property(void **st)
     }
 }
 
+/* Evidence excerpts: at most SMTP_EXCERPT_MAX bytes, "..." when the line
+ * went on or the buffer was too short, never a cut escape. */
+static void test_excerpt(void **st)
+{
+    uint8_t line[200];
+    char out[256], small[16];
+
+    (void)st;
+    memset(line, 'a', sizeof line);
+    smtp_excerpt(out, sizeof out, line, SMTP_EXCERPT_MAX);
+    assert_int_equal(strlen(out), SMTP_EXCERPT_MAX);      /* whole: no mark */
+    smtp_excerpt(out, sizeof out, line, SMTP_EXCERPT_MAX + 1);
+    assert_int_equal(strlen(out), SMTP_EXCERPT_MAX + 3);
+    assert_memory_equal(out + SMTP_EXCERPT_MAX, "...", 4);
+    smtp_excerpt(out, sizeof out, line, sizeof line);
+    assert_int_equal(strlen(out), SMTP_EXCERPT_MAX + 3);
+    /* escapes grow the text; the buffer cuts it, marked once */
+    memset(line, 0x01, sizeof line);
+    smtp_excerpt(small, sizeof small, line, sizeof line);
+    assert_true(strlen(small) < sizeof small);
+    assert_memory_equal(small + strlen(small) - 3, "...", 3);
+    assert_null(strstr(small, "......"));
+    assert_int_equal(strncmp(small, "\\x01", 4), 0);
+    /* short and empty input */
+    smtp_excerpt(out, sizeof out, (const uint8_t *)"250 ok", 6);
+    assert_string_equal(out, "250 ok");
+    smtp_excerpt(out, sizeof out, NULL, 0);
+    assert_string_equal(out, "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -262,6 +293,7 @@ int main(void)
         cmocka_unit_test(test_truncation),
         cmocka_unit_test(test_small_and_null),
         cmocka_unit_test(test_property),
+        cmocka_unit_test(test_excerpt),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
