@@ -414,7 +414,12 @@ void ev_message(ev_writer_t *w, int64_t capture_id, int64_t session_id,
     jb_key(w, "seq");
     jb_u64(w, m->seq);
     KNAME(w, "method", mt_method_name(m->method));
-    KSTR(w, "mail_from", m->mail_from);
+    if (m->mail_from_seen && m->mail_from[0] == '\0') {
+        jb_key(w, "mail_from");
+        jb_raw(w, "\"\"");                /* the null sender <>, as stored */
+    } else {
+        KSTR(w, "mail_from", m->mail_from);
+    }
     jb_key(w, "rcpt_count");
     jb_u64(w, m->rcpt_count);
     jb_key(w, "size");

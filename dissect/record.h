@@ -102,6 +102,8 @@ struct mt_message {
     uint32_t seq;               /* 1, 2, ... within the session               */
     enum mt_method method;
     char mail_from[MT_STR];     /* address inside <>; "" for the null sender  */
+    uint8_t mail_from_seen;     /* MAIL FROM crossed (0: picked up later, so
+                                   "" is an unknown sender, not <>)        */
     uint32_t rcpt_count;        /* RCPT commands sent, accepted or not         */
     uint64_t size;              /* content octets after dot-unstuffing        */
     char body_sha256[65];       /* hex, "" if no content crossed              */

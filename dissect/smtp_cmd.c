@@ -427,6 +427,7 @@ static void send_mail(struct dis_session *s, struct span arg, double ts,
     m = smtp_msg_new(s, ts);
     if (m != NULL) {
         smtp_esc(m->mail_from, sizeof m->mail_from, addr.p, addr.len);
+        m->mail_from_seen = 1;
         m->lmtp = s->lmtp;
         s->txn = m;
     }

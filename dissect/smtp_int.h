@@ -174,6 +174,7 @@ struct smtp_msg {
     enum mt_method method;
     double ts;                  /* time of the (first) content command      */
     char mail_from[MT_STR];     /* escaped address                          */
+    uint8_t mail_from_seen;     /* set by MAIL FROM (else the sender is unknown) */
     uint32_t rcpt_count;        /* RCPT commands sent                       */
     uint32_t rcpt_ok;           /* RCPTs answered 2xx (LMTP replies)        */
     struct mt_recipient *rcpts; /* kept recipients (<= DIS_RCPT_KEEP_MAX)  */

@@ -433,6 +433,7 @@ void smtp_msg_emit(struct dis_session *s, struct smtp_msg *m, double ts)
     mm.seq = m->seq;
     mm.method = m->method;
     memcpy(mm.mail_from, m->mail_from, sizeof mm.mail_from);
+    mm.mail_from_seen = m->mail_from_seen;
     mm.rcpt_count = m->rcpt_count;
     if (m->body != NULL) {
         body_finish(m->body, hex);

@@ -1158,7 +1158,7 @@ struct msg_view {
     uint32_t seq, rcpt_count;
     uint64_t size;
     double ts;
-    int method, reply_code, content_exposed, complete;
+    int method, reply_code, content_exposed, complete, from_seen;
     struct sv mail_from, body_sha256, subject, message_id, from_hdr, date_hdr;
 };
 
@@ -1181,6 +1181,7 @@ static void msg_view_of(const struct mt_message *m, struct msg_view *v)
     v->content_exposed = m->content_exposed;
     v->complete = m->complete;
     v->mail_from = SV_FIELD(m->mail_from);
+    v->from_seen = m->mail_from_seen;
     v->body_sha256 = SV_FIELD(m->body_sha256);
     v->subject = SV_FIELD(m->subject);
     v->message_id = SV_FIELD(m->message_id);
@@ -1216,7 +1217,10 @@ static int write_message_row(store_t *s, int64_t sid, const struct msg_view *m, 
     sqlite3_bind_int64(q, 1, sid);
     sqlite3_bind_int64(q, 2, m->seq);
     bind_str(q, 3, mt_method_name((enum mt_method)m->method), 8);
-    bind_sv(q, 4, from);
+    if (from.n == 0 && m->from_seen)    /* MAIL FROM:<>, the null sender */
+        sqlite3_bind_text(q, 4, "", 0, SQLITE_STATIC);
+    else
+        bind_sv(q, 4, from);            /* NULL: no MAIL FROM was seen */
     bind_u64(q, 5, m->rcpt_count);
     bind_u64(q, 6, m->size);
     bind_sv(q, 7, m->body_sha256);
@@ -1355,7 +1359,7 @@ static int write_message(store_t *s, int64_t sid, const struct mt_message *m)
  * process); str = u16 length + bytes:
  *   'F' u8 severity, f64 ts, u32 msg_seq, str kind, str evidence
  *   'M' u32 seq, u32 rcpt_count, u64 size, f64 ts, i32 method,
- *       i32 reply_code, u8 content_exposed, u8 complete, str mail_from,
+ *       i32 reply_code, u8 content_exposed, u8 complete, u8 from_seen, str mail_from,
  *       str body_sha256, str subject, str message_id, str from_hdr,
  *       str date_hdr, u32 n, n x (str address, str domain, i32 reply_code)
  */
@@ -1594,7 +1598,7 @@ static int enc_message(store_t *s, struct pend *p, const struct mt_message *m)
     if (nr > UINT32_MAX)
         return -1;
     msg_view_of(m, &v);
-    need = 1 + 4 + 4 + 8 + 8 + 4 + 4 + 1 + 1 + enc_sv_size(v.mail_from) +
+    need = 1 + 4 + 4 + 8 + 8 + 4 + 4 + 1 + 1 + 1 + enc_sv_size(v.mail_from) +
            enc_sv_size(v.body_sha256) + enc_sv_size(v.subject) + enc_sv_size(v.message_id) +
            enc_sv_size(v.from_hdr) + enc_sv_size(v.date_hdr) + 4;
     for (size_t i = 0; i < nr; i++)
@@ -1616,6 +1620,8 @@ static int enc_message(store_t *s, struct pend *p, const struct mt_message *m)
     u8 = v.content_exposed != 0;
     w = PUT(w, u8);
     u8 = v.complete != 0;
+    w = PUT(w, u8);
+    u8 = v.from_seen != 0;
     w = PUT(w, u8);
     w = put_sv(w, v.mail_from);
     w = put_sv(w, v.body_sha256);
@@ -1698,6 +1704,8 @@ static int replay(store_t *s, const struct pend *p, int64_t sid)
             m.content_exposed = u8;
             GET(&r, u8);
             m.complete = u8;
+            GET(&r, u8);
+            m.from_seen = u8;
             m.mail_from = get_sv(&r);
             m.body_sha256 = get_sv(&r);
             m.subject = get_sv(&r);

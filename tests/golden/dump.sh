@@ -31,7 +31,7 @@ SELECT line FROM (
   FROM s
   UNION ALL
   SELECT s.n, 1, m.seq, '', 0,
-         'message ' || m.seq || ' ' || m.method || ' from=<' || ifnull(m.mail_from, '') || '>' ||
+         'message ' || m.seq || ' ' || m.method || ' from=' || ifnull('<' || m.mail_from || '>', '?') ||
          ' rcpt=' || m.rcpt_count || ' size=' || m.size || ' reply=' || ifnull(m.reply_code, 0) ||
          ' complete=' || m.complete
   FROM messages m JOIN s ON s.id = m.session_id

@@ -1262,6 +1262,23 @@ def f_non_tls_after_220():
     write_pcap(cap, "f_non_tls_after_220.pcap")
 
 
+@scenario
+def f_null_sender():
+    """A bounce (delivery status notification) relayed in cleartext: the
+    envelope sender is the null path <>, which is not the same as a sender
+    that was never seen."""
+    cap = Capture()
+    cv = Conv(cap, MTA_C, MX, 42212, 25).handshake()
+    cv.s(MX_GREET)
+    cv.cmd(EHLO_MTA, MX_EHLO_TLS)
+    smtp_transaction(cv, "", ["alice@example.org"],
+                     body("Undelivered Mail Returned to Sender",
+                          text="This is the mail system at host mta.example.org.\r\n",
+                          frm="MAILER-DAEMON@mta.example.org (Mail Delivery System)"))
+    quit_close(cv)
+    write_pcap(cap, "f_null_sender.pcap")
+
+
 # --------------------------------------------------------------------------
 
 def main(argv):
