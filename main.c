@@ -497,10 +497,15 @@ static void to_hex(const unsigned char *p, unsigned n, char *out)
 static int file_probe(const char *path, char out[65], char *why, size_t whysz)
 {
     static unsigned char buf[STORE_PROBE_SPAN];
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat sb;
     int ret = -1;
 
+    /* A named pipe or device is not opened here: opening a pipe waits for
+     * its writer, and closing it leaves the writer without a reader until
+     * the capture opens it (SIGPIPE). */
+    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
+        return 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         snprintf(why, whysz, "%s", strerror(errno));
         return -1;

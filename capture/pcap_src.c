@@ -396,7 +396,13 @@ cap_prehash_t *capture_prehash_start(const char *path)
 
     if (path == NULL || strcmp(path, "-") == 0)
         return NULL;
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* Never opened unless a regular file: opening a named pipe would wait
+     * for its writer, and closing it again would leave the writer without
+     * a reader (SIGPIPE) until the capture opens it.  O_NONBLOCK for a
+     * pipe put there in between. */
+    if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
+        return NULL;
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return NULL;
     if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size <= 0 ||
