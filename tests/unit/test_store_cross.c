@@ -21,74 +21,23 @@
 #include <sqlite3.h>
 
 #include "store/store.h"
+#include "tests/unit/fix_store.h"
 
 extern const char mt_store_schema_v1[];   /* store/schema.c */
 extern const char mt_store_schema_v2[];
 
 #define T0 1795860000.0   /* 2026-11-28T10:00:00Z */
 
-static char tmpdir[256];
-
 static int setup(void **state)
 {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/mt_storecross_XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
+    return tmpdir_make(NULL, "mt_storecross");
 }
 
 static int teardown(void **state)
 {
-    char cmd[300];
     (void)state;
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
-}
-
-static const char *tpath(const char *name)
-{
-    static char buf[4][400];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
-    return buf[k];
-}
-
-static long long q_int(sqlite3 *db, const char *sql)
-{
-    sqlite3_stmt *q;
-    long long v = -999;
-    if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK) {
-        fprintf(stderr, "q_int: %s: %s\n", sql, sqlite3_errmsg(db));
-        return -999;
-    }
-    if (sqlite3_step(q) == SQLITE_ROW)
-        v = sqlite3_column_int64(q, 0);
-    sqlite3_finalize(q);
-    return v;
-}
-
-static void q_text(sqlite3 *db, const char *sql, char *out, size_t outsz)
-{
-    sqlite3_stmt *q;
-    snprintf(out, outsz, "<error>");
-    if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK) {
-        fprintf(stderr, "q_text: %s: %s\n", sql, sqlite3_errmsg(db));
-        return;
-    }
-    if (sqlite3_step(q) == SQLITE_ROW) {
-        const unsigned char *t = sqlite3_column_text(q, 0);
-        snprintf(out, outsz, "%s", t ? (const char *)t : "<null>");
-    }
-    sqlite3_finalize(q);
-}
-
-static store_t *open_rw(const char *name)
-{
-    char err[STORE_ERRBUF_SIZE];
-    store_t *s = store_open(tpath(name), STORE_RW, err);
-    if (!s)
-        fprintf(stderr, "store_open: %s\n", err);
-    return s;
+    return tmpdir_remove();
 }
 
 /* ---- a little pipeline ------------------------------------------------------ */
@@ -119,11 +68,7 @@ static void emit(void *arg, const struct mt_finding *f)
 static void endpoints(struct store_endpoints *ep, const char *client, const char *server,
                       uint16_t port)
 {
-    memset(ep, 0, sizeof *ep);
-    snprintf(ep->client_ip, sizeof ep->client_ip, "%s", client);
-    ep->client_port = 40000;
-    snprintf(ep->server_ip, sizeof ep->server_ip, "%s", server);
-    ep->server_port = port;
+    fill_endpoints(ep, client, 40000, server, port);
 }
 
 /* A session of server "mx.example.org" starting at t. */
