@@ -32,71 +32,11 @@
 #include "dissect/smtp_int.h"
 #include "dissect/tls.h"
 #include "dissect/tls_int.h"
+#include "tests/unit/fix_tls.h"
 
 #define TS0 1800000000.0        /* 2027-01-15T08:00:00Z */
 
 /* ---- fixtures ------------------------------------------------------------------ */
-
-struct blob {
-    uint8_t *p;
-    size_t len;
-};
-
-struct fixture {
-    const char *name;
-    struct blob c2s, s2c;
-};
-
-static struct fixture fx[] = {
-    { "tls12_ecdhe", { 0 }, { 0 } },
-    { "tls13", { 0 }, { 0 } },
-    { "tls10_weak", { 0 }, { 0 } },
-    { "expired", { 0 }, { 0 } },
-    { "rsa1024", { 0 }, { 0 } },
-    { "hsfail", { 0 }, { 0 } },
-    { "hrr", { 0 }, { 0 } },
-    { "ecdsa", { 0 }, { 0 } },
-    { "chain", { 0 }, { 0 } },
-    { "tls12_resumed", { 0 }, { 0 } },
-};
-#define NFX (sizeof fx / sizeof fx[0])
-
-/* Directory of this source file + "/data/tls/" + name. */
-static void data_path(char *dst, size_t dstsz, const char *name)
-{
-    const char *f = __FILE__;
-    const char *slash = strrchr(f, '/');
-    int dirlen = slash ? (int)(slash - f) : 1;
-
-    snprintf(dst, dstsz, "%.*s/data/tls/%s", dirlen, slash ? f : ".", name);
-}
-
-static struct blob load(const char *name)
-{
-    char path[512];
-    struct blob b = { NULL, 0 };
-    FILE *fp;
-
-    data_path(path, sizeof path, name);
-    fp = fopen(path, "rb");
-    if (!fp)
-        fail_msg("cannot open fixture %s", path);
-    b.p = malloc(65536);
-    assert_non_null(b.p);
-    b.len = fread(b.p, 1, 65536, fp);
-    fclose(fp);
-    assert_true(b.len > 0 && b.len < 8192);
-    return b;
-}
-
-static const struct fixture *get_fx(const char *name)
-{
-    for (size_t i = 0; i < NFX; i++)
-        if (strcmp(fx[i].name, name) == 0)
-            return &fx[i];
-    fail_msg("no fixture %s", name);
-    return NULL;
-}
 
 /* Byte offset of record k of a recorded stream (its length when fewer). */
 static size_t rec_off(const struct blob *b, unsigned k)
@@ -112,29 +52,10 @@ static char ca_pem[512], rsa_pem[512], expired_pem[512];
 
 static int group_setup(void **state)
 {
-    (void)state;
-    for (size_t i = 0; i < NFX; i++) {
-        char n[128];
-
-        snprintf(n, sizeof n, "%s.c2s", fx[i].name);
-        fx[i].c2s = load(n);
-        snprintf(n, sizeof n, "%s.s2c", fx[i].name);
-        fx[i].s2c = load(n);
-    }
+    fx_setup(state);
     data_path(ca_pem, sizeof ca_pem, "ca.pem");
     data_path(rsa_pem, sizeof rsa_pem, "rsa.pem");
     data_path(expired_pem, sizeof expired_pem, "expired.pem");
-    return 0;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    for (size_t i = 0; i < NFX; i++) {
-        free(fx[i].c2s.p);
-        free(fx[i].s2c.p);
-    }
-    tls_lib_cleanup();
     return 0;
 }
 
@@ -492,16 +413,6 @@ static void no_cert_findings(const struct rec *r)
     hasnt(r, "cert_name_mismatch");
     hasnt(r, "cert_weak_key_or_signature");
     hasnt(r, "tls_no_sni");
-}
-
-static int is_hex(const char *s, size_t n)
-{
-    if (strlen(s) != n)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-            return 0;
-    return 1;
 }
 
 /* ---- recorded handshakes after STARTTLS ---------------------------------------------- */
@@ -1737,5 +1648,5 @@ int main(void)
         cmocka_unit_test(test_name_matcher),
         cmocka_unit_test(test_garbage_after_220),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, group_setup, fx_teardown);
 }
