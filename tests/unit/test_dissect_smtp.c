@@ -20,21 +20,9 @@
 #include <string.h>
 #include <cmocka.h>
 #include "dissect/dissect.h"
+#include "tests/unit/fix_dissect.h"
 
 /* ---- script ------------------------------------------------------------------ */
-
-enum { ST_END = 0, ST_DATA, ST_GAP, ST_EVENT };
-enum { CLI = 0, SRV = 1 };
-
-struct step {
-    int kind;
-    int role;                   /* CLI / SRV                                */
-    const char *p;
-    size_t len;
-    uint64_t gap;
-    int ev;
-    const char *detail;
-};
 
 #define C(str)      { ST_DATA, CLI, str, sizeof(str) - 1, 0, 0, NULL }
 #define S(str)      { ST_DATA, SRV, str, sizeof(str) - 1, 0, 0, NULL }
@@ -61,65 +49,11 @@ struct scen {
 
 /* ---- recorder ---------------------------------------------------------------- */
 
-struct rmsg {
-    struct mt_message m;
-    struct mt_recipient *r;
-};
-
-struct rec {
-    struct rmsg *msgs;
-    size_t nmsgs;
-    struct mt_finding *f;
-    size_t nf;
-    struct mt_session sess;
-    int nsess;
-    char *dump;                 /* normalised text of everything emitted    */
-    size_t dlen, dcap;
-    int order_ok;               /* messages before findings naming them     */
-    long wants0;                /* first step after which dis_wants_bytes()
-                                   was 0, -1: never                         */
-    int is_smtp;                /* dis_is_smtp() after dis_end()            */
-};
-
-static void dump_add(struct rec *r, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void dump_add(struct rec *r, const char *fmt, ...)
-{
-    char tmp[4096];
-    va_list ap;
-    int n;
-
-    va_start(ap, fmt);
-    n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    assert_true(n >= 0);
-    if ((size_t)n >= sizeof tmp)
-        n = sizeof tmp - 1;
-    if (r->dlen + (size_t)n + 1 > r->dcap) {
-        r->dcap = (r->dcap + (size_t)n + 1) * 2;
-        r->dump = realloc(r->dump, r->dcap);
-        assert_non_null(r->dump);
-    }
-    memcpy(r->dump + r->dlen, tmp, (size_t)n + 1);
-    r->dlen += (size_t)n;
-}
-
 static void on_message(void *arg, const struct mt_message *m)
 {
     struct rec *r = arg;
-    struct rmsg *x;
 
-    r->msgs = realloc(r->msgs, (r->nmsgs + 1) * sizeof *r->msgs);
-    assert_non_null(r->msgs);
-    x = &r->msgs[r->nmsgs++];
-    x->m = *m;
-    x->r = NULL;
-    if (m->n_rcpts) {
-        x->r = malloc(m->n_rcpts * sizeof *x->r);
-        assert_non_null(x->r);
-        memcpy(x->r, m->rcpts, m->n_rcpts * sizeof *x->r);
-    }
-    x->m.rcpts = x->r;
+    rec_message(r, m);
     dump_add(r, "M %u %s from=[%s] rc=%u size=%llu sha=%s subj=[%s] mid=[%s] "
              "fh=[%s] date=[%s] ts=%.3f reply=%d exp=%d complete=%d n=%zu\n",
              m->seq, mt_method_name(m->method), m->mail_from, m->rcpt_count,
@@ -135,11 +69,7 @@ static void on_finding(void *arg, const struct mt_finding *f)
 {
     struct rec *r = arg;
 
-    r->f = realloc(r->f, (r->nf + 1) * sizeof *r->f);
-    assert_non_null(r->f);
-    r->f[r->nf++] = *f;
-    if (f->msg_seq != 0 && f->msg_seq > r->nmsgs)
-        r->order_ok = 0;
+    rec_finding(r, f);
     if (strcmp(f->kind, "pipelining_order_violation") == 0)
         return;
     if (strcmp(f->kind, "starttls_command_injection") == 0) {
@@ -154,8 +84,7 @@ static void on_session(void *arg, const struct mt_session *s)
 {
     struct rec *r = arg;
 
-    r->sess = *s;
-    r->nsess++;
+    rec_session(r, s);
     dump_add(r, "S cs=%d start=%.3f end=%.3f er=%s prot=%s off=%d req=%d rep=%d "
              "banner=[%s] helo=[%s] verb=[%s] kw=[%s] mech=[%s] user=[%s] out=[%s] "
              "env=%d cont=%d cred=%d ctm=%u cb=%llu sb=%llu gb=%llu syn=%d os=%d "
@@ -171,16 +100,6 @@ static void on_session(void *arg, const struct mt_session *s)
              s->tls_started, s->confidence);
 }
 
-static void rec_free(struct rec *r)
-{
-    for (size_t i = 0; i < r->nmsgs; i++)
-        free(r->msgs[i].r);
-    free(r->msgs);
-    free(r->f);
-    free(r->dump);
-    memset(r, 0, sizeof *r);
-}
-
 /* ---- runner -------------------------------------------------------------------- */
 
 static double step_ts(size_t i)
@@ -188,15 +107,28 @@ static double step_ts(size_t i)
     return 1000.0 + (double)i;
 }
 
-/* Feeds p[0..n) as one dis_data call, from an exact-size heap copy. */
-static void feed(dis_session_t *s, int side, const char *p, size_t n, double ts)
-{
-    uint8_t *b = malloc(n ? n : 1);
+static const struct dis_sink SINK = { on_message, on_finding, on_session };
 
-    assert_non_null(b);
-    memcpy(b, p, n);
-    dis_data(s, side, b, n, ts);
-    free(b);
+/* The shared runner's view of sc: the steps up to END, step i at
+ * step_ts(i). */
+static struct script script_of(const struct scen *sc)
+{
+    struct script x;
+
+    memset(&x, 0, sizeof x);
+    x.st = sc->steps;
+    while (sc->steps[x.n].kind != ST_END)
+        x.n++;
+    x.cport = sc->cport;
+    x.sport = sc->sport;
+    x.cli_side = sc->cli_side;
+    x.no_syn = sc->sniff;
+    x.ts0 = step_ts(0);
+    x.end = sc->end;
+    x.sink = &SINK;
+    x.long_step = 600;
+    x.no_split = sc->no_split;
+    return x;
 }
 
 /*
@@ -206,152 +138,20 @@ static void feed(dis_session_t *s, int side, const char *p, size_t n, double ts)
 static void run(const struct scen *sc, int mode, size_t which, size_t at,
                 struct rec *r)
 {
-    struct dis_params par;
-    struct dis_sink sink = { on_message, on_finding, on_session };
-    dis_session_t *s;
-    size_t i;
+    struct script x = script_of(sc);
 
-    memset(r, 0, sizeof *r);
-    r->order_ok = 1;
-    r->wants0 = -1;
-    memset(&par, 0, sizeof par);
-    par.port[sc->cli_side] = sc->cport;
-    par.port[1 - sc->cli_side] = sc->sport;
-    par.client_side = sc->sniff ? -1 : sc->cli_side;
-    par.syn_seen = !sc->sniff;
-    par.ts = 999.0;
-    s = dis_session_new(&par, &sink, r);
-    assert_non_null(s);
-    for (i = 0; sc->steps[i].kind != ST_END; i++) {
-        const struct step *st = &sc->steps[i];
-        int side = st->role == CLI ? sc->cli_side : 1 - sc->cli_side;
-        double ts = step_ts(i);
-
-        switch (st->kind) {
-        case ST_DATA:
-            if (mode == 1 && i == which) {
-                feed(s, side, st->p, at, ts);
-                feed(s, side, st->p + at, st->len - at, ts);
-            } else if (mode == 2) {
-                for (size_t k = 0; k < st->len; k++)
-                    feed(s, side, st->p + k, 1, ts);
-            } else {
-                feed(s, side, st->p, st->len, ts);
-            }
-            break;
-        case ST_GAP:
-            dis_gap(s, side, st->gap, ts);
-            break;
-        case ST_EVENT:
-            dis_capture_event(s, side, (enum dis_cap_event)st->ev, ts, st->detail);
-            break;
-        }
-        if (r->wants0 < 0 && !dis_wants_bytes(s))
-            r->wants0 = (long)i;
-    }
-    dis_end(s, sc->end, step_ts(i));
-    r->is_smtp = dis_is_smtp(s);
-    dis_session_free(s);
-    assert_int_equal(r->nsess, 1);
-    assert_true(r->order_ok);
-}
-
-static void same_or_fail(const struct rec *a, const struct rec *b, const char *how,
-                         size_t which, size_t at)
-{
-    if (a->dlen == b->dlen && memcmp(a->dump, b->dump, a->dlen) == 0)
-        return;
-    print_error("run differs (%s, step %zu, at %zu)\n--- scripted:\n%s--- got:\n%s",
-                how, which, at, a->dump, b->dump);
-    fail();
+    script_run(&x, mode, which, at, r);
 }
 
 /* Runs sc three ways; returns the scripted run in out (caller frees). */
 static void run_all(const struct scen *sc, struct rec *out)
 {
-    struct rec r;
+    struct script x = script_of(sc);
 
-    run(sc, 0, 0, 0, out);
-    if (getenv("SMTP_TEST_DUMP") != NULL)
-        fprintf(stderr, "%s----\n", out->dump);
-    if (sc->no_split)
-        return;
-    for (size_t i = 0; sc->steps[i].kind != ST_END; i++) {
-        size_t len = sc->steps[i].len, stride = 1;
-
-        if (sc->steps[i].kind != ST_DATA || len < 2)
-            continue;
-        if (len > 600)
-            stride = len / 300;
-        for (size_t at = 1; at < len; at++) {
-            if (stride > 1 && at > 40 && at + 40 < len && at % stride != 0)
-                continue;
-            run(sc, 1, i, at, &r);
-            same_or_fail(out, &r, "split", i, at);
-            rec_free(&r);
-        }
-    }
-    run(sc, 2, 0, 0, &r);
-    same_or_fail(out, &r, "bytewise", 0, 0);
-    rec_free(&r);
+    script_run_all(&x, out);
 }
 
 /* ---- assertions ------------------------------------------------------------------ */
-
-static const struct mt_finding *find(const struct rec *r, const char *kind)
-{
-    for (size_t i = 0; i < r->nf; i++)
-        if (strcmp(r->f[i].kind, kind) == 0)
-            return &r->f[i];
-    return NULL;
-}
-
-static size_t count(const struct rec *r, const char *kind)
-{
-    size_t n = 0;
-
-    for (size_t i = 0; i < r->nf; i++)
-        n += strcmp(r->f[i].kind, kind) == 0;
-    return n;
-}
-
-static void has(const struct rec *r, const char *kind, enum mt_severity sev)
-{
-    const struct mt_finding *f = find(r, kind);
-
-    if (f == NULL) {
-        print_error("missing finding %s\n%s", kind, r->dump);
-        fail();
-    }
-    if (f->severity != sev) {
-        print_error("finding %s: severity %s, want %s\n%s", kind,
-                    mt_severity_name(f->severity), mt_severity_name(sev), r->dump);
-        fail();
-    }
-}
-
-static void hasnt(const struct rec *r, const char *kind)
-{
-    if (find(r, kind) != NULL) {
-        print_error("unexpected finding %s\n%s", kind, r->dump);
-        fail();
-    }
-}
-
-static void prot(const struct rec *r, enum mt_protection p)
-{
-    if (r->sess.protection != p) {
-        print_error("protection %s, want %s\n%s",
-                    mt_protection_name(r->sess.protection), mt_protection_name(p),
-                    r->dump);
-        fail();
-    }
-}
-
-static int contains(const char *hay, const char *needle)
-{
-    return strstr(hay, needle) != NULL;
-}
 
 /* The secret must not be in anything emitted. */
 static void no_secret(const struct rec *r, const char *secret)
@@ -2255,8 +2055,6 @@ static void test_random_robustness(void **state)
     };
 #undef P
     const size_t np = sizeof pieces / sizeof pieces[0];
-    struct dis_sink sink = { on_message, on_finding, on_session };
-
     const char *env = getenv("SMTP_TEST_ITERS");
     long iters = env != NULL ? strtol(env, NULL, 10) : 3000;
 
@@ -2273,7 +2071,7 @@ static void test_random_robustness(void **state)
         par.port[0] = 40000;
         par.port[1] = (rnd() & 1) ? 25 : 587;
         par.client_side = (rnd() % 4 == 0) ? -1 : (int)(rnd() & 1);
-        s = dis_session_new(&par, &sink, &r);
+        s = dis_session_new(&par, &SINK, &r);
         assert_non_null(s);
         for (int k = 0; k < steps; k++) {
             int side = (int)(rnd() & 1);
