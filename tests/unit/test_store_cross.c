@@ -109,6 +109,14 @@ static void clear_session(struct mt_session *ms, double t)
     ms->cleartext_messages = 1;
 }
 
+/* STARTTLS offered and requested, refused with 454: no handshake. */
+static void refused_session(struct mt_session *ms, double t)
+{
+    tls_session(ms, t);
+    ms->starttls_reply = 454;
+    ms->tls_handshake_complete = 0;
+}
+
 /* A TLS 1.2 session presenting leaf (digit d repeated) from issuer. */
 static void cert_session(struct mt_session *ms, double t, char d, const char *issuer)
 {
@@ -162,6 +170,19 @@ static void put_quiet(store_t *s, int64_t cap, const struct store_endpoints *ep,
     }
 }
 
+/* 3 sessions of ep offering STARTTLS from T0 a minute apart, then one
+ * without at T0 + 600: 1 in a row, nothing raised yet. */
+static void offered_then_absent(store_t *s, int64_t cap, const struct store_endpoints *ep)
+{
+    struct mt_session ms;
+    struct got g;
+
+    put_quiet(s, cap, ep, tls_session, T0, 60, 3);
+    clear_session(&ms, T0 + 600);
+    put(s, cap, ep, &ms, NULL, &g);
+    assert_int_equal(g.n, 0);
+}
+
 static int64_t new_capture(store_t *s, const char *name)
 {
     int64_t cap;
@@ -195,10 +216,7 @@ static void test_disappeared(void **state)
     assert_non_null(s);
     cap = new_capture(s, "d");
     endpoints(&ep, "192.0.2.10", "198.51.100.25", 25);
-    put_quiet(s, cap, &ep, tls_session, T0, 60, 3);
-    clear_session(&ms, T0 + 600);
-    put(s, cap, &ep, &ms, NULL, &g);
-    assert_int_equal(g.n, 0);                        /* 1 in a row */
+    offered_then_absent(s, cap, &ep);                /* 1 in a row */
     clear_session(&ms, T0 + 660);
     sid = put(s, cap, &ep, &ms, NULL, &g);
     assert_int_equal(g.n, 1);                        /* 2 in a row */
@@ -295,9 +313,7 @@ static void test_disappeared_critical(void **state)
     assert_non_null(s);
     cap = new_capture(s, "c");
     endpoints(&ep, "192.0.2.10", "198.51.100.25", 25);
-    put_quiet(s, cap, &ep, tls_session, T0, 60, 3);
-    clear_session(&ms, T0 + 600);
-    put(s, cap, &ep, &ms, NULL, &g);
+    offered_then_absent(s, cap, &ep);
     clear_session(&ms, T0 + 660);
     snprintf(ms.ehlo_keywords, sizeof ms.ehlo_keywords, "PIPELINING SIZE XXXXXXXX 8BITMIME");
     put(s, cap, &ep, &ms, masked, &g);
@@ -307,9 +323,7 @@ static void test_disappeared_critical(void **state)
 
     /* another server: the 2nd absent reply is an EHLO refused, HELO used */
     endpoints(&ep, "192.0.2.10", "198.51.100.27", 25);
-    put_quiet(s, cap, &ep, tls_session, T0, 60, 3);
-    clear_session(&ms, T0 + 600);
-    put(s, cap, &ep, &ms, NULL, &g);
+    offered_then_absent(s, cap, &ep);
     clear_session(&ms, T0 + 660);
     ms.ehlo_keywords[0] = '\0';
     snprintf(ms.helo_verb, sizeof ms.helo_verb, "HELO");
@@ -338,9 +352,7 @@ static void test_baseline_across_runs(void **state)
     s = open_rw("r.db");
     assert_non_null(s);
     cap = new_capture(s, "run1");
-    put_quiet(s, cap, &ep, tls_session, T0, 60, 3);
-    clear_session(&ms, T0 + 600);
-    put(s, cap, &ep, &ms, NULL, &g);
+    offered_then_absent(s, cap, &ep);
     assert_int_equal(store_capture_finish(s, cap, NULL, "complete"), 0);
     assert_int_equal(store_close(s, err), 0);
 
@@ -547,10 +559,9 @@ static void test_retry_refused(void **state)
     assert_non_null(s);
     cap = new_capture(s, "t");
     endpoints(&ep, "192.0.2.10", "198.51.100.25", 25);
-    tls_session(&ms, T0);
+    refused_session(&ms, T0);
     ms.protection = MT_PROT_CLEARTEXT;
-    ms.starttls_reply = 454;
-    ms.tls_started = ms.tls_handshake_complete = 0;
+    ms.tls_started = 0;
     ms.end_ts = T0 + 1.5;
     fid = put(s, cap, &ep, &ms, NULL, &g);
     assert_int_equal(g.n, 0);
@@ -589,9 +600,7 @@ static void test_retry_not(void **state)
     assert_non_null(s);
     cap = new_capture(s, "n");
     endpoints(&ep, "192.0.2.10", "198.51.100.25", 25);
-    tls_session(&ms, T0);
-    ms.starttls_reply = 454;
-    ms.tls_handshake_complete = 0;
+    refused_session(&ms, T0);
     put(s, cap, &ep, &ms, NULL, &g);
     /* just outside the window */
     clear_session(&ms, T0 + STORE_RETRY_WINDOW + 0.5);
@@ -599,9 +608,7 @@ static void test_retry_not(void **state)
     assert_int_equal(g.n, 0);
     /* another failure, then: another client, another port, no mail,
      * STARTTLS used */
-    tls_session(&ms, T0 + 1000);
-    ms.starttls_reply = 454;
-    ms.tls_handshake_complete = 0;
+    refused_session(&ms, T0 + 1000);
     put(s, cap, &ep, &ms, NULL, &g);
     endpoints(&other, "192.0.2.11", "198.51.100.25", 25);
     clear_session(&ms, T0 + 1010);
@@ -715,9 +722,7 @@ static void test_retry_reverse_order(void **state)
     clear_session(&ms, T0 + 20);
     rid = put(s, cap, &ep, &ms, NULL, &g);
     assert_int_equal(g.n, 0);
-    tls_session(&fail, T0);
-    fail.starttls_reply = 454;
-    fail.tls_handshake_complete = 0;
+    refused_session(&fail, T0);
     fail.end_ts = T0 + 610;           /* ended by the idle timeout */
     fail.end_reason = MT_END_TIMEOUT;
     fid = put(s, cap, &ep, &fail, NULL, &g);
@@ -733,9 +738,7 @@ static void test_retry_reverse_order(void **state)
     /* the retry, crosschecked again, and another failure before it: no
      * second report of the same retry */
     assert_int_equal(store_crosscheck(s, rid, &ep, &ms, emit, &g), 0);
-    tls_session(&fail, T0 + 5);
-    fail.starttls_reply = 454;
-    fail.tls_handshake_complete = 0;
+    refused_session(&fail, T0 + 5);
     put(s, cap, &ep, &fail, NULL, &g);
     assert_int_equal(g.n, 0);
     assert_int_equal(q_int(store_db(s), "SELECT count(*) FROM findings"), 1);
