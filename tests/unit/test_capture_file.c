@@ -121,19 +121,31 @@ static const struct pkt SESSION[] = {
 };
 #define NSESSION (sizeof SESSION / sizeof SESSION[0])
 
+/* One whole Ethernet packet (eth_tcp) as a record at sec.usec. */
+static void eth_record(struct pbuf *p, uint32_t sec, uint32_t usec, int dir, uint16_t cport,
+                       uint8_t flags, uint32_t seq, uint32_t ack, const char *payload)
+{
+    uint8_t b[200];
+    size_t n = eth_tcp(b, dir, cport, flags, seq, ack, payload);
+
+    pcap_record(p, sec, usec, b, n, n);
+}
+
+/* Session k of a file (k > 0: of the three-session file): client port
+ * 40000 + k, times 1700000000 + 100 k + i. */
+static void session_records(struct pbuf *p, int k)
+{
+    for (size_t i = 0; i < NSESSION; i++)
+        eth_record(p, 1700000000u + 100u * (uint32_t)k + (uint32_t)i, 250000, SESSION[i].dir,
+                   (uint16_t)(40000 + k), SESSION[i].flags, SESSION[i].seq, SESSION[i].ack,
+                   SESSION[i].data);
+}
+
 static void session_pcap(struct pbuf *p)
 {
-    size_t i;
-
     p->n = 0;
     pcap_header(p, 1);
-    for (i = 0; i < NSESSION; i++) {
-        uint8_t b[200];
-        size_t n = eth_tcp(b, SESSION[i].dir, 40000, SESSION[i].flags, SESSION[i].seq,
-                           SESSION[i].ack, SESSION[i].data);
-
-        pcap_record(p, 1700000000u + (uint32_t)i, 250000, b, n, n);
-    }
+    session_records(p, 0);
 }
 
 static void pcapng_block(struct pbuf *p, uint32_t type, const struct pbuf *body)
@@ -561,21 +573,6 @@ static void test_huge_record_no_resync(void **st)
     unlink(path);
 }
 
-/* Session k (1-based) of the three-session file: client port 40000 + k,
- * times 1700000000 + 100 k + i. */
-static void session_records(struct pbuf *p, int k)
-{
-    size_t i;
-
-    for (i = 0; i < NSESSION; i++) {
-        uint8_t b[200];
-        size_t n = eth_tcp(b, SESSION[i].dir, (uint16_t)(40000 + k), SESSION[i].flags,
-                           SESSION[i].seq, SESSION[i].ack, SESSION[i].data);
-
-        pcap_record(p, 1700000000u + 100u * (uint32_t)k + (uint32_t)i, 250000, b, n, n);
-    }
-}
-
 /* A corrupt record header (libpcap: "invalid packet capture length") in
  * the middle of a regular pcap file: what follows it is still analysed. */
 static void test_resync_after_corrupt_record(void **st)
@@ -837,12 +834,10 @@ static void test_snaplen_cut(void **st)
     (void)st;
     p.n = 0;
     pcap_header(&p, 1);
-    n = eth_tcp(b, 0, 40002, F_SYN, 10, 0, NULL);
-    pcap_record(&p, 1, 0, b, n, n);
+    eth_record(&p, 1, 0, 0, 40002, F_SYN, 10, 0, NULL);
     n = eth_tcp(b, 0, 40002, F_PSH | F_ACK, 11, 1, "AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n");
     pcap_record(&p, 2, 0, b, 14 + 40 + 4, n);   /* snaplen: 4 payload bytes kept */
-    n = eth_tcp(b, 0, 40002, F_PSH | F_ACK, 11 + 33, 1, "QUIT\r\n");
-    pcap_record(&p, 3, 0, b, n, n);
+    eth_record(&p, 3, 0, 0, 40002, F_PSH | F_ACK, 11 + 33, 1, "QUIT\r\n");
     path = write_tmp(p.b, p.n, ".pcap");
     r = run_file(path, 0, err, &c);
     assert_string_equal(r->out[0], "AUTH<gap 29>QUIT\r\n");
@@ -857,22 +852,17 @@ static void test_idle_timeout_by_packet_time(void **st)
 {
     static struct pbuf p;
     char err[CAP_ERRBUF_SIZE];
-    uint8_t b[200];
     const char *path;
     struct cap_config cfg = config();
     capture_t *c;
     static struct rec r;
-    size_t n;
 
     (void)st;
     p.n = 0;
     pcap_header(&p, 1);
-    n = eth_tcp(b, 0, 40003, F_SYN, 10, 0, NULL);
-    pcap_record(&p, 100, 0, b, n, n);
-    n = eth_tcp(b, 0, 40004, F_SYN, 10, 0, NULL);
-    pcap_record(&p, 200, 0, b, n, n);           /* 100 s later */
-    n = eth_tcp(b, 0, 40004, F_ACK, 11, 1, "x");
-    pcap_record(&p, 201, 0, b, n, n);
+    eth_record(&p, 100, 0, 0, 40003, F_SYN, 10, 0, NULL);
+    eth_record(&p, 200, 0, 0, 40004, F_SYN, 10, 0, NULL);       /* 100 s later */
+    eth_record(&p, 201, 0, 0, 40004, F_ACK, 11, 1, "x");
     path = write_tmp(p.b, p.n, ".pcap");
     cfg.idle_timeout = 30;
     memset(&r, 0, sizeof r);
