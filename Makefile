@@ -83,19 +83,26 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
+# Fixtures shared by several unit tests (tests/unit/fix_*.c) go into an
+# archive, so that each test binary takes only the ones it uses.
+UNITFIX_OBJ = $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/unit/fix_*.c))
+$(BUILD)/libunitfix.a: $(UNITFIX_OBJ)
+	@mkdir -p $(@D)
+	$(AR) rcs $@ $^
+
 # A unit test links only the library it tests (and what that one needs), so
 # each module's tests build while the others are being worked on.
 TESTLINK = $(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(filter %.a,$^) $(LDLIBS) -lcmocka
-$(BUILD)/tests/test_capture_%: tests/unit/test_capture_%.c $(BUILD)/libcapture.a
+$(BUILD)/tests/test_capture_%: tests/unit/test_capture_%.c $(BUILD)/libunitfix.a $(BUILD)/libcapture.a
 	@mkdir -p $(@D)
 	$(TESTLINK)
-$(BUILD)/tests/test_dissect_%: tests/unit/test_dissect_%.c $(BUILD)/libdissect.a
+$(BUILD)/tests/test_dissect_%: tests/unit/test_dissect_%.c $(BUILD)/libunitfix.a $(BUILD)/libdissect.a
 	@mkdir -p $(@D)
 	$(TESTLINK)
-$(BUILD)/tests/test_store_%: tests/unit/test_store_%.c $(BUILD)/libstore.a $(BUILD)/libdissect.a
+$(BUILD)/tests/test_store_%: tests/unit/test_store_%.c $(BUILD)/libunitfix.a $(BUILD)/libstore.a $(BUILD)/libdissect.a
 	@mkdir -p $(@D)
 	$(TESTLINK)
-$(BUILD)/tests/test_reports_%: tests/unit/test_reports_%.c $(BUILD)/libreports.a $(BUILD)/libstore.a $(BUILD)/libdissect.a
+$(BUILD)/tests/test_reports_%: tests/unit/test_reports_%.c $(BUILD)/libunitfix.a $(BUILD)/libreports.a $(BUILD)/libstore.a $(BUILD)/libdissect.a
 	@mkdir -p $(@D)
 	$(TESTLINK)
 

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "capture/capture.h"
+#include "tests/unit/fix_pcap.h"
 
 /* ---- byte buffer ---------------------------------------------------------- */
 
@@ -33,54 +34,39 @@ static void pb_put(struct pbuf *p, const void *d, size_t n)
 
 static void pb_le16(struct pbuf *p, uint16_t v)
 {
-    uint8_t b[2] = { (uint8_t)v, (uint8_t)(v >> 8) };
+    uint8_t b[2];
 
+    le16(b, v);
     pb_put(p, b, 2);
 }
 
 static void pb_le32(struct pbuf *p, uint32_t v)
 {
-    uint8_t b[4] = { (uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24) };
+    uint8_t b[4];
 
+    le32(b, v);
     pb_put(p, b, 4);
 }
 
 static void pcap_header(struct pbuf *p, uint32_t linktype)
 {
-    pb_le32(p, 0xa1b2c3d4);
-    pb_le16(p, 2);
-    pb_le16(p, 4);
-    pb_le32(p, 0);
-    pb_le32(p, 0);
-    pb_le32(p, 65535);
-    pb_le32(p, linktype);
+    uint8_t h[24];
+
+    pcap_file_header(h, linktype);
+    pb_put(p, h, sizeof h);
 }
 
 static void pcap_record(struct pbuf *p, uint32_t sec, uint32_t usec, const uint8_t *d,
                         size_t caplen, size_t len)
 {
-    pb_le32(p, sec);
-    pb_le32(p, usec);
-    pb_le32(p, (uint32_t)caplen);
-    pb_le32(p, (uint32_t)len);
+    uint8_t h[16];
+
+    pcap_rec_header(h, sec, usec, caplen, len);
+    pb_put(p, h, sizeof h);
     pb_put(p, d, caplen);
 }
 
 /* ---- packets ------------------------------------------------------------ */
-
-static void be16(uint8_t *b, uint16_t v)
-{
-    b[0] = (uint8_t)(v >> 8);
-    b[1] = (uint8_t)v;
-}
-
-static void be32(uint8_t *b, uint32_t v)
-{
-    b[0] = (uint8_t)(v >> 24);
-    b[1] = (uint8_t)(v >> 16);
-    b[2] = (uint8_t)(v >> 8);
-    b[3] = (uint8_t)v;
-}
 
 /* IPv4 + TCP between 192.0.2.1:cport (dir 0 = sender) and 192.0.2.2:25. */
 static size_t ip_tcp(uint8_t *b, int dir, uint16_t cport, uint8_t flags, uint32_t seq,
@@ -115,12 +101,6 @@ static size_t eth_tcp(uint8_t *b, int dir, uint16_t cport, uint8_t flags, uint32
     return 14 + ip_tcp(b + 14, dir, cport, flags, seq, ack, payload);
 }
 
-#define F_FIN 0x01
-#define F_SYN 0x02
-#define F_RST 0x04
-#define F_PSH 0x08
-#define F_ACK 0x10
-
 struct pkt {
     int dir;
     uint8_t flags;
@@ -141,19 +121,31 @@ static const struct pkt SESSION[] = {
 };
 #define NSESSION (sizeof SESSION / sizeof SESSION[0])
 
+/* One whole Ethernet packet (eth_tcp) as a record at sec.usec. */
+static void eth_record(struct pbuf *p, uint32_t sec, uint32_t usec, int dir, uint16_t cport,
+                       uint8_t flags, uint32_t seq, uint32_t ack, const char *payload)
+{
+    uint8_t b[200];
+    size_t n = eth_tcp(b, dir, cport, flags, seq, ack, payload);
+
+    pcap_record(p, sec, usec, b, n, n);
+}
+
+/* Session k of a file (k > 0: of the three-session file): client port
+ * 40000 + k, times 1700000000 + 100 k + i. */
+static void session_records(struct pbuf *p, int k)
+{
+    for (size_t i = 0; i < NSESSION; i++)
+        eth_record(p, 1700000000u + 100u * (uint32_t)k + (uint32_t)i, 250000, SESSION[i].dir,
+                   (uint16_t)(40000 + k), SESSION[i].flags, SESSION[i].seq, SESSION[i].ack,
+                   SESSION[i].data);
+}
+
 static void session_pcap(struct pbuf *p)
 {
-    size_t i;
-
     p->n = 0;
     pcap_header(p, 1);
-    for (i = 0; i < NSESSION; i++) {
-        uint8_t b[200];
-        size_t n = eth_tcp(b, SESSION[i].dir, 40000, SESSION[i].flags, SESSION[i].seq,
-                           SESSION[i].ack, SESSION[i].data);
-
-        pcap_record(p, 1700000000u + (uint32_t)i, 250000, b, n, n);
-    }
+    session_records(p, 0);
 }
 
 static void pcapng_block(struct pbuf *p, uint32_t type, const struct pbuf *body)
@@ -201,22 +193,6 @@ static void session_pcapng(struct pbuf *p)
         pb_put(&body, b, n);
         pcapng_block(p, 6, &body);
     }
-}
-
-/* Writes p to a fresh temporary file; returns its path (static buffer). */
-static const char *write_tmp(const struct pbuf *p, const char *suffix)
-{
-    static char path[4][128];
-    static int k;
-    char *s = path[k++ % 4];
-    FILE *f;
-
-    snprintf(s, 128, "/tmp/mailtap_test_capture_%d_%d%s", (int)getpid(), k, suffix);
-    f = fopen(s, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(p->b, 1, p->n, f), p->n);
-    assert_int_equal(fclose(f), 0);
-    return s;
 }
 
 /* sha256sum's digest of path. */
@@ -363,7 +339,7 @@ static void test_pcap_session_sha(void **st)
 
     (void)st;
     session_pcap(&p);
-    path = write_tmp(&p, ".pcap");
+    path = write_tmp(p.b, p.n, ".pcap");
     r = run_file(path, 0, err, &c);
     check_session(r);
     sha256sum_of(path, want);
@@ -390,7 +366,7 @@ static void test_pcapng_session_sha(void **st)
 
     (void)st;
     session_pcapng(&p);
-    path = write_tmp(&p, ".pcapng");
+    path = write_tmp(p.b, p.n, ".pcapng");
     r = run_file(path, 0, err, &c);
     check_session(r);
     sha256sum_of(path, want);
@@ -414,7 +390,7 @@ static void test_prehash_taken_over(void **st)
 
     (void)st;
     session_pcap(&p);
-    path = write_tmp(&p, ".pcap");
+    path = write_tmp(p.b, p.n, ".pcap");
     sha256sum_of(path, want);
 
     /* the digest alone, waited for */
@@ -453,7 +429,7 @@ static void test_prehash_taken_over(void **st)
     assert_null(capture_prehash_start("/nonexistent/mailtap.pcap"));
     {
         static struct pbuf e;
-        const char *ep = write_tmp(&e, ".pcap");
+        const char *ep = write_tmp(e.b, e.n, ".pcap");
 
         assert_null(capture_prehash_start(ep));
         unlink(ep);
@@ -477,9 +453,9 @@ static void test_prehash_file_replaced(void **st)
 
     (void)st;
     session_pcap(&p);
-    path = write_tmp(&p, ".pcap");
+    path = write_tmp(p.b, p.n, ".pcap");
     session_pcapng(&q);
-    other = write_tmp(&q, ".pcapng");
+    other = write_tmp(q.b, q.n, ".pcapng");
     sha256sum_of(other, want);
     cfg.prehash = capture_prehash_start(path);
     assert_non_null(cfg.prehash);
@@ -510,7 +486,7 @@ static void test_empty_pcap(void **st)
     (void)st;
     p.n = 0;
     pcap_header(&p, 1);
-    path = write_tmp(&p, ".pcap");
+    path = write_tmp(p.b, p.n, ".pcap");
     run_file(path, 0, err, &c);
     capture_stats(c, &s);
     assert_int_equal(s.packets, 0);
@@ -532,7 +508,7 @@ static void test_truncated_mid_record(void **st)
     (void)st;
     session_pcap(&p);
     p.n -= 30;                                  /* cut inside the last record */
-    path = write_tmp(&p, ".pcap");
+    path = write_tmp(p.b, p.n, ".pcap");
     r = run_file(path, 2, err, &c);             /* ends inside a record: 2 */
     assert_true(strlen(err) > 0);
     assert_int_equal(strlen(capture_sha256(c)), 64);  /* the whole file was hashed */
@@ -543,7 +519,7 @@ static void test_truncated_mid_record(void **st)
     unlink(path);
 
     p.n = 24 + 7;                               /* cut inside the first record header */
-    path = write_tmp(&p, ".pcap");
+    path = write_tmp(p.b, p.n, ".pcap");
     run_file(path, 2, err, NULL);
     assert_true(strlen(err) > 0);
     unlink(path);
@@ -563,7 +539,7 @@ static void test_huge_record_length(void **st)
     pb_le32(&p, 0xe8d4a510u);                   /* 3.9 GB captured, claims the record */
     pb_le32(&p, 0xe8d4a510u);
     pb_put(&p, "junk", 4);
-    path = write_tmp(&p, ".pcap");
+    path = write_tmp(p.b, p.n, ".pcap");
     run_file(path, -1, err, NULL);              /* nothing plausible follows it */
     assert_true(strlen(err) > 0);
     unlink(path);
@@ -588,28 +564,13 @@ static void test_huge_record_no_resync(void **st)
     pb_le32(&p, 0xfffffff0u);
     for (i = 0; i < 1000; i++)
         pb_le32(&p, 0xdeadbeefu);
-    path = write_tmp(&p, ".pcap");
+    path = write_tmp(p.b, p.n, ".pcap");
     r = run_file(path, -1, err, &c);
     assert_non_null(strstr(err, "length"));
     assert_int_equal(capture_skipped_bytes(c), 0);
     check_session(r);
     capture_close(c);
     unlink(path);
-}
-
-/* Session k (1-based) of the three-session file: client port 40000 + k,
- * times 1700000000 + 100 k + i. */
-static void session_records(struct pbuf *p, int k)
-{
-    size_t i;
-
-    for (i = 0; i < NSESSION; i++) {
-        uint8_t b[200];
-        size_t n = eth_tcp(b, SESSION[i].dir, (uint16_t)(40000 + k), SESSION[i].flags,
-                           SESSION[i].seq, SESSION[i].ack, SESSION[i].data);
-
-        pcap_record(p, 1700000000u + 100u * (uint32_t)k + (uint32_t)i, 250000, b, n, n);
-    }
 }
 
 /* A corrupt record header (libpcap: "invalid packet capture length") in
@@ -640,7 +601,7 @@ static void test_resync_after_corrupt_record(void **st)
     len4 = (size_t)p.b[mid + 8] | (size_t)p.b[mid + 9] << 8;
     p.b[mid + 8] = 0x10; p.b[mid + 9] = 0xa5; p.b[mid + 10] = 0xd4; p.b[mid + 11] = 0xe8;
     session_records(&p, 3);
-    path = write_tmp(&p, ".pcap");
+    path = write_tmp(p.b, p.n, ".pcap");
     r = run_file(path, 0, err, &c);
     assert_string_equal(err, "");
     assert_int_equal(capture_skipped_bytes(c), 16 + len4);
@@ -682,7 +643,7 @@ static void test_resync_far(void **st)
     pb_le32(&p, 0);
     pb_le32(&p, 0xe8d4a510u);
     pb_le32(&p, 0xe8d4a510u);
-    path = write_tmp(&p, ".pcap");
+    path = write_tmp(p.b, p.n, ".pcap");
     p.n = 0;
     session_records(&p, 3);
     f = fopen(path, "ab");
@@ -713,13 +674,13 @@ static void test_open_errors(void **st)
     assert_non_null(strstr(err, "/nonexistent/dir/x.pcap"));
     p.n = 0;
     pb_put(&p, "this is not a capture file at all\n", 34);
-    path = write_tmp(&p, ".txt");
+    path = write_tmp(p.b, p.n, ".txt");
     assert_null(capture_open_file(path, &cfg, err));
     assert_true(strlen(err) > 0);
     unlink(path);
     p.n = 0;
     pcap_header(&p, 105);                       /* 802.11: not supported */
-    path = write_tmp(&p, ".pcap");
+    path = write_tmp(p.b, p.n, ".pcap");
     assert_null(capture_open_file(path, &cfg, err));
     assert_non_null(strstr(err, "unsupported link type"));
     unlink(path);
@@ -737,7 +698,7 @@ static void test_stdin(void **st)
 
     (void)st;
     session_pcap(&p);
-    path = write_tmp(&p, ".pcap");
+    path = write_tmp(p.b, p.n, ".pcap");
     sha256sum_of(path, want);
     saved = dup(0);
     fd = open(path, O_RDONLY);
@@ -767,7 +728,7 @@ static void test_break(void **st)
 
     (void)st;
     session_pcap(&p);
-    path = write_tmp(&p, ".pcap");
+    path = write_tmp(p.b, p.n, ".pcap");
     memset(&r, 0, sizeof r);
     c = capture_open_file(path, &cfg, err);
     assert_non_null(c);
@@ -810,7 +771,7 @@ static void test_link_types(void **st)
         p.n = 0;
         pcap_header(&p, lts[i]);
         pcap_record(&p, 5, 0, b, n, n);
-        path = write_tmp(&p, ".pcap");
+        path = write_tmp(p.b, p.n, ".pcap");
         r = run_file(path, 0, err, NULL);
         assert_int_equal(r->starts, 1);
         assert_int_equal(r->fi[0].client_side, -1);
@@ -850,7 +811,7 @@ static void test_fragmented_segment(void **st)
         memcpy(b + 20, seg + off, len);
         pcap_record(&p, 2, 0, b, 20 + len, 20 + len);
     }
-    path = write_tmp(&p, ".pcap");
+    path = write_tmp(p.b, p.n, ".pcap");
     r = run_file(path, 0, err, &c);
     assert_string_equal(r->out[0], "MAIL FROM:<fragmented@example>\r\n");
     capture_stats(c, &s);
@@ -873,13 +834,11 @@ static void test_snaplen_cut(void **st)
     (void)st;
     p.n = 0;
     pcap_header(&p, 1);
-    n = eth_tcp(b, 0, 40002, F_SYN, 10, 0, NULL);
-    pcap_record(&p, 1, 0, b, n, n);
+    eth_record(&p, 1, 0, 0, 40002, F_SYN, 10, 0, NULL);
     n = eth_tcp(b, 0, 40002, F_PSH | F_ACK, 11, 1, "AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n");
     pcap_record(&p, 2, 0, b, 14 + 40 + 4, n);   /* snaplen: 4 payload bytes kept */
-    n = eth_tcp(b, 0, 40002, F_PSH | F_ACK, 11 + 33, 1, "QUIT\r\n");
-    pcap_record(&p, 3, 0, b, n, n);
-    path = write_tmp(&p, ".pcap");
+    eth_record(&p, 3, 0, 0, 40002, F_PSH | F_ACK, 11 + 33, 1, "QUIT\r\n");
+    path = write_tmp(p.b, p.n, ".pcap");
     r = run_file(path, 0, err, &c);
     assert_string_equal(r->out[0], "AUTH<gap 29>QUIT\r\n");
     assert_int_equal(r->ev[0][CAP_EV_TRUNCATED], 1);
@@ -893,23 +852,18 @@ static void test_idle_timeout_by_packet_time(void **st)
 {
     static struct pbuf p;
     char err[CAP_ERRBUF_SIZE];
-    uint8_t b[200];
     const char *path;
     struct cap_config cfg = config();
     capture_t *c;
     static struct rec r;
-    size_t n;
 
     (void)st;
     p.n = 0;
     pcap_header(&p, 1);
-    n = eth_tcp(b, 0, 40003, F_SYN, 10, 0, NULL);
-    pcap_record(&p, 100, 0, b, n, n);
-    n = eth_tcp(b, 0, 40004, F_SYN, 10, 0, NULL);
-    pcap_record(&p, 200, 0, b, n, n);           /* 100 s later */
-    n = eth_tcp(b, 0, 40004, F_ACK, 11, 1, "x");
-    pcap_record(&p, 201, 0, b, n, n);
-    path = write_tmp(&p, ".pcap");
+    eth_record(&p, 100, 0, 0, 40003, F_SYN, 10, 0, NULL);
+    eth_record(&p, 200, 0, 0, 40004, F_SYN, 10, 0, NULL);       /* 100 s later */
+    eth_record(&p, 201, 0, 0, 40004, F_ACK, 11, 1, "x");
+    path = write_tmp(p.b, p.n, ".pcap");
     cfg.idle_timeout = 30;
     memset(&r, 0, sizeof r);
     c = capture_open_file(path, &cfg, err);

@@ -23,6 +23,7 @@
 #include "capture/decode_int.h"
 #include "capture/flow_int.h"
 #include "capture/ndpi_int.h"
+#include "tests/unit/fix_pcap.h"
 
 /* ---- recorder ------------------------------------------------------------ */
 
@@ -151,26 +152,6 @@ static const struct cap_callbacks CBS = { r_start, r_data, r_gap, r_event, r_end
 
 /* ---- packets ------------------------------------------------------------- */
 
-static void be16(uint8_t *b, uint16_t v)
-{
-    b[0] = (uint8_t)(v >> 8);
-    b[1] = (uint8_t)v;
-}
-
-static void be32(uint8_t *b, uint32_t v)
-{
-    b[0] = (uint8_t)(v >> 24);
-    b[1] = (uint8_t)(v >> 16);
-    b[2] = (uint8_t)(v >> 8);
-    b[3] = (uint8_t)v;
-}
-
-#define F_FIN 0x01
-#define F_SYN 0x02
-#define F_RST 0x04
-#define F_PSH 0x08
-#define F_ACK 0x10
-
 /* One TCP connection being written: client (side 0) and server. */
 struct conn {
     int v6;                         /* IPv6 (addresses fd00::ip[side])       */
@@ -199,21 +180,12 @@ static void file_put(struct sink *k, const void *d, size_t n)
     k->fn += n;
 }
 
-static void file_le32(struct sink *k, uint32_t v)
-{
-    uint8_t b[4] = { (uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24) };
-
-    file_put(k, b, 4);
-}
-
 static void sink_file_init(struct sink *k)
 {
-    static const uint8_t hdr[24] = {
-        0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-        0xff, 0xff, 0, 0, 1, 0, 0, 0            /* snaplen 65535, Ethernet */
-    };
+    uint8_t hdr[24];
 
     memset(k, 0, sizeof *k);
+    pcap_file_header(hdr, 1);                   /* Ethernet */
     file_put(k, hdr, sizeof hdr);
 }
 
@@ -228,17 +200,15 @@ static void sink_ip(struct sink *k, const uint8_t *ip, size_t n, double ts)
         assert_int_equal(pk.l3_len, n);
         cap_flow_packet(k->ft, &pk, ts);
     } else {
-        uint8_t eth[14];
+        uint8_t rh[16], eth[14];
         uint32_t sec = (uint32_t)ts, usec = (uint32_t)((ts - sec) * 1e6 + 0.5);
 
         if (usec >= 1000000u)
             usec = 999999u;
         memset(eth, 0x02, 12);
         be16(eth + 12, (ip[0] >> 4) == 6 ? 0x86dd : 0x0800);
-        file_le32(k, sec);
-        file_le32(k, usec);
-        file_le32(k, (uint32_t)(n + 14));
-        file_le32(k, (uint32_t)(n + 14));
+        pcap_rec_header(rh, sec, usec, n + 14, n + 14);
+        file_put(k, rh, sizeof rh);
         file_put(k, eth, 14);
         file_put(k, ip, n);
     }
@@ -814,16 +784,11 @@ static void test_history_lazy(void **st)
 /* Runs the pcap bytes of k through capture_open_file/capture_run. */
 static void run_pcap(struct sink *k, int all_ports, struct rec *r)
 {
-    char path[128], err[CAP_ERRBUF_SIZE];
+    const char *path = write_tmp(k->file, k->fn, ".pcap");
+    char err[CAP_ERRBUF_SIZE];
     struct cap_config cfg;
     capture_t *cap;
-    FILE *f;
 
-    snprintf(path, sizeof path, "/tmp/mailtap_test_ndpi_%d.pcap", (int)getpid());
-    f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(k->file, 1, k->fn, f), k->fn);
-    assert_int_equal(fclose(f), 0);
     memset(&cfg, 0, sizeof cfg);
     cfg.ports = SMTP_PORTS;
     cfg.nports = 3;

@@ -34,8 +34,6 @@ static struct result examine(enum sasl_mech m, int step, int login_step,
     return r;
 }
 
-#define EXAMINE(m, step, ls, lit) examine(m, step, ls, lit, sizeof(lit) - 1)
-
 /* Base64-encodes msg with OpenSSL, decodes it with sasl_b64_decode into an
  * exact-size buffer and examines it: the path smtp.c takes. */
 static struct result examine_b64(enum sasl_mech m, int login_step,
@@ -62,6 +60,42 @@ static void assert_no_secret(const char *user, const char *secret)
 {
     assert_null(strstr(user, secret));
 }
+
+/* One sasl_examine case on a literal and what it must yield: the secret
+ * (ANY: not checked), user (NULL: not checked), and a part of the secret
+ * that must not be in user (NULL: none). */
+struct exam {
+    enum sasl_mech m;
+    int step, login_step;
+    const char *msg;
+    size_t len;
+    int secret;
+    const char *user;
+    const char *hidden;
+};
+
+#define ANY (-1)
+#define EX(m, step, ls, lit, secret, user, hidden) \
+    { m, step, ls, lit, sizeof(lit) - 1, secret, user, hidden }
+
+static void check_exams(const struct exam *t, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct result r = examine(t[i].m, t[i].step, t[i].login_step, t[i].msg, t[i].len);
+
+        if ((t[i].secret != ANY && (int)r.secret != t[i].secret) ||
+            (t[i].user && strcmp(r.user, t[i].user) != 0))
+            print_error("case %zu\n", i);
+        if (t[i].secret != ANY)
+            assert_int_equal(r.secret, t[i].secret);
+        if (t[i].user)
+            assert_string_equal(r.user, t[i].user);
+        if (t[i].hidden)
+            assert_no_secret(r.user, t[i].hidden);
+    }
+}
+
+#define CHECK_EXAMS(t) check_exams(t, sizeof t / sizeof t[0])
 
 /* ---- mechanism names ------------------------------------------------------ */
 
@@ -211,6 +245,17 @@ static void test_b64_roundtrip(void **st)
 
 static void test_plain(void **st)
 {
+    static const struct exam t[] = {
+        EX(SASL_PLAIN, 0, 0, "\0bob\0hunter2", SASL_SECRET_PASSWORD, "bob", "hunter2"),
+        /* password missing, empty password, empty authcid */
+        EX(SASL_PLAIN, 1, 0, "\0carol", SASL_SECRET_NONE, "carol", NULL),
+        EX(SASL_PLAIN, 1, 0, "\0dave\0", SASL_SECRET_NONE, "dave", NULL),
+        EX(SASL_PLAIN, 0, 0, "\0\0pw", SASL_SECRET_PASSWORD, "UNTOUCHED", NULL),
+        EX(SASL_PLAIN, 0, 0, "nonulatall", SASL_SECRET_NONE, "UNTOUCHED", NULL),
+        EX(SASL_PLAIN, 0, 0, "", SASL_SECRET_NONE, "UNTOUCHED", NULL),      /* "=" decoded */
+        /* the username is escaped: terminal escapes cannot get through */
+        EX(SASL_PLAIN, 0, 0, "\0\x1b[2Jevil\\u\0pw", ANY, "\\x1b[2Jevil\\\\u", NULL),
+    };
     struct result r;
     (void)st;
     r = examine_b64(SASL_PLAIN, 0, "admin\0alice\0s3cretpw", 20);
@@ -218,76 +263,34 @@ static void test_plain(void **st)
     assert_string_equal(r.user, "alice");
     assert_no_secret(r.user, "s3cret");
     assert_no_secret(r.user, "admin");
-
-    r = EXAMINE(SASL_PLAIN, 0, 0, "\0bob\0hunter2");
-    assert_int_equal(r.secret, SASL_SECRET_PASSWORD);
-    assert_string_equal(r.user, "bob");
-    assert_no_secret(r.user, "hunter2");
-
-    r = EXAMINE(SASL_PLAIN, 1, 0, "\0carol");               /* password missing */
-    assert_int_equal(r.secret, SASL_SECRET_NONE);
-    assert_string_equal(r.user, "carol");
-
-    r = EXAMINE(SASL_PLAIN, 1, 0, "\0dave\0");              /* empty password */
-    assert_int_equal(r.secret, SASL_SECRET_NONE);
-    assert_string_equal(r.user, "dave");
-
-    r = EXAMINE(SASL_PLAIN, 0, 0, "\0\0pw");                /* empty authcid */
-    assert_int_equal(r.secret, SASL_SECRET_PASSWORD);
-    assert_string_equal(r.user, "UNTOUCHED");
-
-    r = EXAMINE(SASL_PLAIN, 0, 0, "nonulatall");
-    assert_int_equal(r.secret, SASL_SECRET_NONE);
-    assert_string_equal(r.user, "UNTOUCHED");
-
-    r = examine(SASL_PLAIN, 0, 0, "", 0);                   /* "=" decoded */
-    assert_int_equal(r.secret, SASL_SECRET_NONE);
-    assert_string_equal(r.user, "UNTOUCHED");
-
-    /* the username is escaped: terminal escapes cannot get through */
-    r = EXAMINE(SASL_PLAIN, 0, 0, "\0\x1b[2Jevil\\u\0pw");
-    assert_string_equal(r.user, "\\x1b[2Jevil\\\\u");
+    CHECK_EXAMS(t);
 }
 
 static void test_login(void **st)
 {
-    struct result r;
+    static const struct exam t[] = {
+        /* initial response, first 334 answer, password step */
+        EX(SASL_LOGIN, 0, 0, "alice@example.org", SASL_SECRET_NONE, "alice@example.org", NULL),
+        EX(SASL_LOGIN, 1, 0, "bob", SASL_SECRET_NONE, "bob", NULL),
+        EX(SASL_LOGIN, 2, 1, "Passw0rd!", SASL_SECRET_PASSWORD, "UNTOUCHED", NULL),
+        EX(SASL_LOGIN, 2, 1, "", SASL_SECRET_NONE, NULL, NULL),
+    };
     (void)st;
-    r = EXAMINE(SASL_LOGIN, 0, 0, "alice@example.org");     /* initial response */
-    assert_int_equal(r.secret, SASL_SECRET_NONE);
-    assert_string_equal(r.user, "alice@example.org");
-
-    r = EXAMINE(SASL_LOGIN, 1, 0, "bob");                   /* first 334 answer */
-    assert_int_equal(r.secret, SASL_SECRET_NONE);
-    assert_string_equal(r.user, "bob");
-
-    r = EXAMINE(SASL_LOGIN, 2, 1, "Passw0rd!");             /* password step */
-    assert_int_equal(r.secret, SASL_SECRET_PASSWORD);
-    assert_string_equal(r.user, "UNTOUCHED");
-
-    r = examine(SASL_LOGIN, 2, 1, "", 0);
-    assert_int_equal(r.secret, SASL_SECRET_NONE);
+    CHECK_EXAMS(t);
 }
 
 static void test_cram_md5(void **st)
 {
-    struct result r;
+    static const struct exam t[] = {
+        EX(SASL_CRAM_MD5, 1, 0, "tim b913a602c7eda7a495b4e6e7334d3890", SASL_SECRET_CHALLENGE,
+           "tim", "b913a6"),
+        EX(SASL_CRAM_MD5, 1, 0, "john smith 0123456789abcdef0123456789abcdef",
+           SASL_SECRET_CHALLENGE, "john smith", NULL),
+        EX(SASL_CRAM_MD5, 1, 0, "nospace", SASL_SECRET_NONE, "UNTOUCHED", NULL),
+        EX(SASL_CRAM_MD5, 1, 0, "trailing ", SASL_SECRET_NONE, NULL, NULL),
+    };
     (void)st;
-    r = EXAMINE(SASL_CRAM_MD5, 1, 0, "tim b913a602c7eda7a495b4e6e7334d3890");
-    assert_int_equal(r.secret, SASL_SECRET_CHALLENGE);
-    assert_string_equal(r.user, "tim");
-    assert_no_secret(r.user, "b913a6");
-
-    r = EXAMINE(SASL_CRAM_MD5, 1, 0, "john smith 0123456789abcdef0123456789abcdef");
-    assert_int_equal(r.secret, SASL_SECRET_CHALLENGE);
-    assert_string_equal(r.user, "john smith");
-
-    r = EXAMINE(SASL_CRAM_MD5, 1, 0, "nospace");
-    assert_int_equal(r.secret, SASL_SECRET_NONE);
-    assert_string_equal(r.user, "UNTOUCHED");
-
-    r = EXAMINE(SASL_CRAM_MD5, 1, 0, "trailing ");
-    assert_int_equal(r.secret, SASL_SECRET_NONE);
+    CHECK_EXAMS(t);
 }
 
 static void test_xoauth2(void **st)
@@ -295,6 +298,11 @@ static void test_xoauth2(void **st)
     static const char msg[] =
         "user=someuser@example.com\x01"
         "auth=Bearer ya29.vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg\x01\x01";
+    static const struct exam t[] = {
+        EX(SASL_XOAUTH2, 0, 0, "user=x@y\x01\x01", SASL_SECRET_NONE, "x@y", NULL), /* no token */
+        /* no user, no \x01 */
+        EX(SASL_XOAUTH2, 0, 0, "auth=Bearer tok", SASL_SECRET_TOKEN, "UNTOUCHED", NULL),
+    };
     struct result r;
     (void)st;
     r = examine_b64(SASL_XOAUTH2, 0, msg, sizeof msg - 1);
@@ -302,14 +310,7 @@ static void test_xoauth2(void **st)
     assert_string_equal(r.user, "someuser@example.com");
     assert_no_secret(r.user, "ya29");
     assert_no_secret(r.user, "Bearer");
-
-    r = EXAMINE(SASL_XOAUTH2, 0, 0, "user=x@y\x01\x01");   /* no token */
-    assert_int_equal(r.secret, SASL_SECRET_NONE);
-    assert_string_equal(r.user, "x@y");
-
-    r = EXAMINE(SASL_XOAUTH2, 0, 0, "auth=Bearer tok");     /* no user, no \x01 */
-    assert_int_equal(r.secret, SASL_SECRET_TOKEN);
-    assert_string_equal(r.user, "UNTOUCHED");
+    CHECK_EXAMS(t);
 }
 
 static void test_oauthbearer(void **st)
@@ -317,102 +318,69 @@ static void test_oauthbearer(void **st)
     static const char msg[] =
         "n,a=user@example.com,\x01host=server.example.com\x01port=587\x01"
         "auth=Bearer vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg==\x01\x01";
+    static const struct exam t[] = {
+        EX(SASL_OAUTHBEARER, 0, 0, "n,a=a=2Cb=3Dc,\x01" "auth=Bearer T\x01\x01",
+           SASL_SECRET_TOKEN, "a,b=c", NULL),
+        EX(SASL_OAUTHBEARER, 0, 0, "n,,\x01" "auth=Bearer T\x01\x01", SASL_SECRET_TOKEN,
+           "UNTOUCHED", NULL),
+        EX(SASL_OAUTHBEARER, 1, 0, "\x01", SASL_SECRET_NONE, NULL, NULL),   /* error ack */
+    };
     struct result r;
     (void)st;
     r = examine_b64(SASL_OAUTHBEARER, 0, msg, sizeof msg - 1);
     assert_int_equal(r.secret, SASL_SECRET_TOKEN);
     assert_string_equal(r.user, "user@example.com");
     assert_no_secret(r.user, "vF9dft");
-
-    r = EXAMINE(SASL_OAUTHBEARER, 0, 0, "n,a=a=2Cb=3Dc,\x01" "auth=Bearer T\x01\x01");
-    assert_int_equal(r.secret, SASL_SECRET_TOKEN);
-    assert_string_equal(r.user, "a,b=c");
-
-    r = EXAMINE(SASL_OAUTHBEARER, 0, 0, "n,,\x01" "auth=Bearer T\x01\x01");
-    assert_int_equal(r.secret, SASL_SECRET_TOKEN);
-    assert_string_equal(r.user, "UNTOUCHED");
-
-    r = EXAMINE(SASL_OAUTHBEARER, 1, 0, "\x01");            /* error ack */
-    assert_int_equal(r.secret, SASL_SECRET_NONE);
+    CHECK_EXAMS(t);
 }
 
 static void test_scram(void **st)
 {
-    struct result r;
+    static const struct exam t[] = {
+        EX(SASL_SCRAM, 0, 0, "n,,n=user,r=fyko+d2lbbFgONRv9qkxdawL", SASL_SECRET_NONE, "user",
+           NULL),
+        EX(SASL_SCRAM, 0, 0, "y,a=admin,n=jo=2Ce,r=abc", SASL_SECRET_NONE, "jo,e", NULL),
+        EX(SASL_SCRAM, 0, 0, "p=tls-unique,,n=bob,r=x", ANY, "bob", NULL),
+        EX(SASL_SCRAM, 1, 0,
+           "c=biws,r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,"
+           "p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts=", SASL_SECRET_CHALLENGE, "UNTOUCHED", NULL),
+        EX(SASL_SCRAM, 0, 0, "garbage", SASL_SECRET_NONE, "UNTOUCHED", NULL),
+    };
     (void)st;
-    r = EXAMINE(SASL_SCRAM, 0, 0, "n,,n=user,r=fyko+d2lbbFgONRv9qkxdawL");
-    assert_int_equal(r.secret, SASL_SECRET_NONE);
-    assert_string_equal(r.user, "user");
-
-    r = EXAMINE(SASL_SCRAM, 0, 0, "y,a=admin,n=jo=2Ce,r=abc");
-    assert_int_equal(r.secret, SASL_SECRET_NONE);
-    assert_string_equal(r.user, "jo,e");
-
-    r = EXAMINE(SASL_SCRAM, 0, 0, "p=tls-unique,,n=bob,r=x");
-    assert_string_equal(r.user, "bob");
-
-    r = EXAMINE(SASL_SCRAM, 1, 0,
-                "c=biws,r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,"
-                "p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts=");
-    assert_int_equal(r.secret, SASL_SECRET_CHALLENGE);
-    assert_string_equal(r.user, "UNTOUCHED");
-
-    r = EXAMINE(SASL_SCRAM, 0, 0, "garbage");
-    assert_int_equal(r.secret, SASL_SECRET_NONE);
-    assert_string_equal(r.user, "UNTOUCHED");
+    CHECK_EXAMS(t);
 }
 
 static void test_digest_md5(void **st)
 {
-    struct result r;
+    static const struct exam t[] = {
+        EX(SASL_DIGEST_MD5, 1, 0,
+           "charset=utf-8,username=\"chris\",realm=\"elwood.innosoft.com\","
+           "nonce=\"OA6MG9tEQGm2hh\",nc=00000001,cnonce=\"OA6MHXh6VqTrRk\","
+           "digest-uri=\"imap/elwood.innosoft.com\","
+           "response=d388dad90d4bbd760a152321f2143af7,qop=auth",
+           SASL_SECRET_CHALLENGE, "chris", "d388dad9"),
+        EX(SASL_DIGEST_MD5, 1, 0, "username=\"a\\\"b, c\",response=00", SASL_SECRET_CHALLENGE,
+           "a\"b, c", NULL),
+        EX(SASL_DIGEST_MD5, 1, 0, " Username = tok ,response=00", ANY, "tok ", NULL),
+        EX(SASL_DIGEST_MD5, 1, 0, "username=\"unterminated", SASL_SECRET_CHALLENGE,
+           "unterminated", NULL),
+        EX(SASL_DIGEST_MD5, 1, 0, "=,,=\"\\", SASL_SECRET_NONE, NULL, NULL),
+    };
     (void)st;
-    r = EXAMINE(SASL_DIGEST_MD5, 1, 0,
-                "charset=utf-8,username=\"chris\",realm=\"elwood.innosoft.com\","
-                "nonce=\"OA6MG9tEQGm2hh\",nc=00000001,cnonce=\"OA6MHXh6VqTrRk\","
-                "digest-uri=\"imap/elwood.innosoft.com\","
-                "response=d388dad90d4bbd760a152321f2143af7,qop=auth");
-    assert_int_equal(r.secret, SASL_SECRET_CHALLENGE);
-    assert_string_equal(r.user, "chris");
-    assert_no_secret(r.user, "d388dad9");
-
-    r = EXAMINE(SASL_DIGEST_MD5, 1, 0, "username=\"a\\\"b, c\",response=00");
-    assert_int_equal(r.secret, SASL_SECRET_CHALLENGE);
-    assert_string_equal(r.user, "a\"b, c");
-
-    r = EXAMINE(SASL_DIGEST_MD5, 1, 0, " Username = tok ,response=00");
-    assert_string_equal(r.user, "tok ");
-
-    r = EXAMINE(SASL_DIGEST_MD5, 1, 0, "username=\"unterminated");
-    assert_int_equal(r.secret, SASL_SECRET_CHALLENGE);
-    assert_string_equal(r.user, "unterminated");
-
-    r = EXAMINE(SASL_DIGEST_MD5, 1, 0, "=,,=\"\\");
-    assert_int_equal(r.secret, SASL_SECRET_NONE);
+    CHECK_EXAMS(t);
 }
 
 static void test_external_anonymous_gssapi(void **st)
 {
-    struct result r;
+    static const struct exam t[] = {
+        EX(SASL_EXTERNAL, 0, 0, "postmaster", SASL_SECRET_NONE, "postmaster", NULL),
+        EX(SASL_EXTERNAL, 0, 0, "", SASL_SECRET_NONE, "UNTOUCHED", NULL),     /* "=" */
+        EX(SASL_ANONYMOUS, 0, 0, "trace@example.org", SASL_SECRET_NONE, "UNTOUCHED", NULL),
+        EX(SASL_GSSAPI, 0, 0, "\x60\x82\x02\x00", SASL_SECRET_NONE, "UNTOUCHED", NULL),
+        EX(SASL_UNKNOWN, 0, 0, "\0u\0p", SASL_SECRET_NONE, "UNTOUCHED", NULL),
+    };
     (void)st;
-    r = EXAMINE(SASL_EXTERNAL, 0, 0, "postmaster");
-    assert_int_equal(r.secret, SASL_SECRET_NONE);
-    assert_string_equal(r.user, "postmaster");
-
-    r = examine(SASL_EXTERNAL, 0, 0, "", 0);                /* "=" */
-    assert_int_equal(r.secret, SASL_SECRET_NONE);
-    assert_string_equal(r.user, "UNTOUCHED");
-
-    r = EXAMINE(SASL_ANONYMOUS, 0, 0, "trace@example.org");
-    assert_int_equal(r.secret, SASL_SECRET_NONE);
-    assert_string_equal(r.user, "UNTOUCHED");
-
-    r = EXAMINE(SASL_GSSAPI, 0, 0, "\x60\x82\x02\x00");
-    assert_int_equal(r.secret, SASL_SECRET_NONE);
-    assert_string_equal(r.user, "UNTOUCHED");
-
-    r = EXAMINE(SASL_UNKNOWN, 0, 0, "\0u\0p");
-    assert_int_equal(r.secret, SASL_SECRET_NONE);
-    assert_string_equal(r.user, "UNTOUCHED");
+    CHECK_EXAMS(t);
 }
 
 /* ---- NTLM -------------------------------------------------------------------- */
@@ -478,15 +446,14 @@ static void test_ntlm_type1(void **st)
 {
     static const char t1[] =
         "NTLMSSP\0\x01\0\0\0\x07\x82\x08\xa2" "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
-    struct result r;
+    static const struct exam t[] = {
+        EX(SASL_NTLM, 0, 0, t1, SASL_SECRET_NONE, "UNTOUCHED", NULL),
+        EX(SASL_NTLM, 0, 0, "NTLMSSQ\0\x03\0\0\0", SASL_SECRET_NONE, NULL, NULL),
+        /* type 2 from client */
+        EX(SASL_NTLM, 0, 0, "NTLMSSP\0\x02\0\0\0", SASL_SECRET_NONE, NULL, NULL),
+    };
     (void)st;
-    r = examine(SASL_NTLM, 0, 0, t1, sizeof t1 - 1);
-    assert_int_equal(r.secret, SASL_SECRET_NONE);
-    assert_string_equal(r.user, "UNTOUCHED");
-    r = EXAMINE(SASL_NTLM, 0, 0, "NTLMSSQ\0\x03\0\0\0");
-    assert_int_equal(r.secret, SASL_SECRET_NONE);
-    r = EXAMINE(SASL_NTLM, 0, 0, "NTLMSSP\0\x02\0\0\0");   /* type 2 from client */
-    assert_int_equal(r.secret, SASL_SECRET_NONE);
+    CHECK_EXAMS(t);
 }
 
 static void test_ntlm_type3(void **st)

@@ -20,21 +20,9 @@
 #include <string.h>
 #include <cmocka.h>
 #include "dissect/dissect.h"
+#include "tests/unit/fix_dissect.h"
 
 /* ---- script ------------------------------------------------------------------ */
-
-enum { ST_END = 0, ST_DATA, ST_GAP, ST_EVENT };
-enum { CLI = 0, SRV = 1 };
-
-struct step {
-    int kind;
-    int role;                   /* CLI / SRV                                */
-    const char *p;
-    size_t len;
-    uint64_t gap;
-    int ev;
-    const char *detail;
-};
 
 #define C(str)      { ST_DATA, CLI, str, sizeof(str) - 1, 0, 0, NULL }
 #define S(str)      { ST_DATA, SRV, str, sizeof(str) - 1, 0, 0, NULL }
@@ -59,67 +47,21 @@ struct scen {
 #define ALERT  "\x15\x03\x03\x00\x02\x02\x28"
 #define APPD   "\x17\x03\x03\x00\x03" "abc"
 
+/* Dialogue pieces that many scripts share. */
+#define HELLO       S("220 mx ESMTP\r\n"), C("EHLO c\r\n"), S("250 mx\r\n")
+#define HELLO_TLS   S("220 mx ESMTP\r\n"), C("EHLO c\r\n"), S("250-mx\r\n250 STARTTLS\r\n")
+#define MAIL_OK     C("MAIL FROM:<a@x>\r\n"), S("250 ok\r\n")
+#define RCPT_OK     C("RCPT TO:<b@y>\r\n"), S("250 ok\r\n")
+#define DATA_GO     C("DATA\r\n"), S("354 go\r\n")
+#define QUIT_BYE    C("QUIT\r\n"), S("221 bye\r\n")
+
 /* ---- recorder ---------------------------------------------------------------- */
-
-struct rmsg {
-    struct mt_message m;
-    struct mt_recipient *r;
-};
-
-struct rec {
-    struct rmsg *msgs;
-    size_t nmsgs;
-    struct mt_finding *f;
-    size_t nf;
-    struct mt_session sess;
-    int nsess;
-    char *dump;                 /* normalised text of everything emitted    */
-    size_t dlen, dcap;
-    int order_ok;               /* messages before findings naming them     */
-    long wants0;                /* first step after which dis_wants_bytes()
-                                   was 0, -1: never                         */
-    int is_smtp;                /* dis_is_smtp() after dis_end()            */
-};
-
-static void dump_add(struct rec *r, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void dump_add(struct rec *r, const char *fmt, ...)
-{
-    char tmp[4096];
-    va_list ap;
-    int n;
-
-    va_start(ap, fmt);
-    n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    assert_true(n >= 0);
-    if ((size_t)n >= sizeof tmp)
-        n = sizeof tmp - 1;
-    if (r->dlen + (size_t)n + 1 > r->dcap) {
-        r->dcap = (r->dcap + (size_t)n + 1) * 2;
-        r->dump = realloc(r->dump, r->dcap);
-        assert_non_null(r->dump);
-    }
-    memcpy(r->dump + r->dlen, tmp, (size_t)n + 1);
-    r->dlen += (size_t)n;
-}
 
 static void on_message(void *arg, const struct mt_message *m)
 {
     struct rec *r = arg;
-    struct rmsg *x;
 
-    r->msgs = realloc(r->msgs, (r->nmsgs + 1) * sizeof *r->msgs);
-    assert_non_null(r->msgs);
-    x = &r->msgs[r->nmsgs++];
-    x->m = *m;
-    x->r = NULL;
-    if (m->n_rcpts) {
-        x->r = malloc(m->n_rcpts * sizeof *x->r);
-        assert_non_null(x->r);
-        memcpy(x->r, m->rcpts, m->n_rcpts * sizeof *x->r);
-    }
-    x->m.rcpts = x->r;
+    rec_message(r, m);
     dump_add(r, "M %u %s from=[%s] rc=%u size=%llu sha=%s subj=[%s] mid=[%s] "
              "fh=[%s] date=[%s] ts=%.3f reply=%d exp=%d complete=%d n=%zu\n",
              m->seq, mt_method_name(m->method), m->mail_from, m->rcpt_count,
@@ -135,11 +77,7 @@ static void on_finding(void *arg, const struct mt_finding *f)
 {
     struct rec *r = arg;
 
-    r->f = realloc(r->f, (r->nf + 1) * sizeof *r->f);
-    assert_non_null(r->f);
-    r->f[r->nf++] = *f;
-    if (f->msg_seq != 0 && f->msg_seq > r->nmsgs)
-        r->order_ok = 0;
+    rec_finding(r, f);
     if (strcmp(f->kind, "pipelining_order_violation") == 0)
         return;
     if (strcmp(f->kind, "starttls_command_injection") == 0) {
@@ -154,8 +92,7 @@ static void on_session(void *arg, const struct mt_session *s)
 {
     struct rec *r = arg;
 
-    r->sess = *s;
-    r->nsess++;
+    rec_session(r, s);
     dump_add(r, "S cs=%d start=%.3f end=%.3f er=%s prot=%s off=%d req=%d rep=%d "
              "banner=[%s] helo=[%s] verb=[%s] kw=[%s] mech=[%s] user=[%s] out=[%s] "
              "env=%d cont=%d cred=%d ctm=%u cb=%llu sb=%llu gb=%llu syn=%d os=%d "
@@ -171,16 +108,6 @@ static void on_session(void *arg, const struct mt_session *s)
              s->tls_started, s->confidence);
 }
 
-static void rec_free(struct rec *r)
-{
-    for (size_t i = 0; i < r->nmsgs; i++)
-        free(r->msgs[i].r);
-    free(r->msgs);
-    free(r->f);
-    free(r->dump);
-    memset(r, 0, sizeof *r);
-}
-
 /* ---- runner -------------------------------------------------------------------- */
 
 static double step_ts(size_t i)
@@ -188,15 +115,28 @@ static double step_ts(size_t i)
     return 1000.0 + (double)i;
 }
 
-/* Feeds p[0..n) as one dis_data call, from an exact-size heap copy. */
-static void feed(dis_session_t *s, int side, const char *p, size_t n, double ts)
-{
-    uint8_t *b = malloc(n ? n : 1);
+static const struct dis_sink SINK = { on_message, on_finding, on_session };
 
-    assert_non_null(b);
-    memcpy(b, p, n);
-    dis_data(s, side, b, n, ts);
-    free(b);
+/* The shared runner's view of sc: the steps up to END, step i at
+ * step_ts(i). */
+static struct script script_of(const struct scen *sc)
+{
+    struct script x;
+
+    memset(&x, 0, sizeof x);
+    x.st = sc->steps;
+    while (sc->steps[x.n].kind != ST_END)
+        x.n++;
+    x.cport = sc->cport;
+    x.sport = sc->sport;
+    x.cli_side = sc->cli_side;
+    x.no_syn = sc->sniff;
+    x.ts0 = step_ts(0);
+    x.end = sc->end;
+    x.sink = &SINK;
+    x.long_step = 600;
+    x.no_split = sc->no_split;
+    return x;
 }
 
 /*
@@ -206,152 +146,20 @@ static void feed(dis_session_t *s, int side, const char *p, size_t n, double ts)
 static void run(const struct scen *sc, int mode, size_t which, size_t at,
                 struct rec *r)
 {
-    struct dis_params par;
-    struct dis_sink sink = { on_message, on_finding, on_session };
-    dis_session_t *s;
-    size_t i;
+    struct script x = script_of(sc);
 
-    memset(r, 0, sizeof *r);
-    r->order_ok = 1;
-    r->wants0 = -1;
-    memset(&par, 0, sizeof par);
-    par.port[sc->cli_side] = sc->cport;
-    par.port[1 - sc->cli_side] = sc->sport;
-    par.client_side = sc->sniff ? -1 : sc->cli_side;
-    par.syn_seen = !sc->sniff;
-    par.ts = 999.0;
-    s = dis_session_new(&par, &sink, r);
-    assert_non_null(s);
-    for (i = 0; sc->steps[i].kind != ST_END; i++) {
-        const struct step *st = &sc->steps[i];
-        int side = st->role == CLI ? sc->cli_side : 1 - sc->cli_side;
-        double ts = step_ts(i);
-
-        switch (st->kind) {
-        case ST_DATA:
-            if (mode == 1 && i == which) {
-                feed(s, side, st->p, at, ts);
-                feed(s, side, st->p + at, st->len - at, ts);
-            } else if (mode == 2) {
-                for (size_t k = 0; k < st->len; k++)
-                    feed(s, side, st->p + k, 1, ts);
-            } else {
-                feed(s, side, st->p, st->len, ts);
-            }
-            break;
-        case ST_GAP:
-            dis_gap(s, side, st->gap, ts);
-            break;
-        case ST_EVENT:
-            dis_capture_event(s, side, (enum dis_cap_event)st->ev, ts, st->detail);
-            break;
-        }
-        if (r->wants0 < 0 && !dis_wants_bytes(s))
-            r->wants0 = (long)i;
-    }
-    dis_end(s, sc->end, step_ts(i));
-    r->is_smtp = dis_is_smtp(s);
-    dis_session_free(s);
-    assert_int_equal(r->nsess, 1);
-    assert_true(r->order_ok);
-}
-
-static void same_or_fail(const struct rec *a, const struct rec *b, const char *how,
-                         size_t which, size_t at)
-{
-    if (a->dlen == b->dlen && memcmp(a->dump, b->dump, a->dlen) == 0)
-        return;
-    print_error("run differs (%s, step %zu, at %zu)\n--- scripted:\n%s--- got:\n%s",
-                how, which, at, a->dump, b->dump);
-    fail();
+    script_run(&x, mode, which, at, r);
 }
 
 /* Runs sc three ways; returns the scripted run in out (caller frees). */
 static void run_all(const struct scen *sc, struct rec *out)
 {
-    struct rec r;
+    struct script x = script_of(sc);
 
-    run(sc, 0, 0, 0, out);
-    if (getenv("SMTP_TEST_DUMP") != NULL)
-        fprintf(stderr, "%s----\n", out->dump);
-    if (sc->no_split)
-        return;
-    for (size_t i = 0; sc->steps[i].kind != ST_END; i++) {
-        size_t len = sc->steps[i].len, stride = 1;
-
-        if (sc->steps[i].kind != ST_DATA || len < 2)
-            continue;
-        if (len > 600)
-            stride = len / 300;
-        for (size_t at = 1; at < len; at++) {
-            if (stride > 1 && at > 40 && at + 40 < len && at % stride != 0)
-                continue;
-            run(sc, 1, i, at, &r);
-            same_or_fail(out, &r, "split", i, at);
-            rec_free(&r);
-        }
-    }
-    run(sc, 2, 0, 0, &r);
-    same_or_fail(out, &r, "bytewise", 0, 0);
-    rec_free(&r);
+    script_run_all(&x, out);
 }
 
 /* ---- assertions ------------------------------------------------------------------ */
-
-static const struct mt_finding *find(const struct rec *r, const char *kind)
-{
-    for (size_t i = 0; i < r->nf; i++)
-        if (strcmp(r->f[i].kind, kind) == 0)
-            return &r->f[i];
-    return NULL;
-}
-
-static size_t count(const struct rec *r, const char *kind)
-{
-    size_t n = 0;
-
-    for (size_t i = 0; i < r->nf; i++)
-        n += strcmp(r->f[i].kind, kind) == 0;
-    return n;
-}
-
-static void has(const struct rec *r, const char *kind, enum mt_severity sev)
-{
-    const struct mt_finding *f = find(r, kind);
-
-    if (f == NULL) {
-        print_error("missing finding %s\n%s", kind, r->dump);
-        fail();
-    }
-    if (f->severity != sev) {
-        print_error("finding %s: severity %s, want %s\n%s", kind,
-                    mt_severity_name(f->severity), mt_severity_name(sev), r->dump);
-        fail();
-    }
-}
-
-static void hasnt(const struct rec *r, const char *kind)
-{
-    if (find(r, kind) != NULL) {
-        print_error("unexpected finding %s\n%s", kind, r->dump);
-        fail();
-    }
-}
-
-static void prot(const struct rec *r, enum mt_protection p)
-{
-    if (r->sess.protection != p) {
-        print_error("protection %s, want %s\n%s",
-                    mt_protection_name(r->sess.protection), mt_protection_name(p),
-                    r->dump);
-        fail();
-    }
-}
-
-static int contains(const char *hay, const char *needle)
-{
-    return strstr(hay, needle) != NULL;
-}
 
 /* The secret must not be in anything emitted. */
 static void no_secret(const struct rec *r, const char *secret)
@@ -441,35 +249,25 @@ static void test_s1_split_ehlo(void **state)
         S("250-mx.example Hello\r\n250-PIPEL"),
         S("INING\r\n250-STAR"),
         S("TTLS\r\n250 SIZE 35882577\r\n"),
-        C("QUIT\r\n"),
-        S("221 bye\r\n"),
-        END
+        QUIT_BYE, END
     };
     static const struct step b[] = {
         S("220 mx ESMTP\r\n"),
         C("EHLO c\r\n"),
         S("250-mx.example\r\n250-starttls\r\n250 size 10\r\n"),
-        C("QUIT\r\n"),
-        S("221 bye\r\n"),
-        END
+        QUIT_BYE, END
     };
     static const struct step c[] = {
         S("220 mx ESMTP\r\n"),
         C("EHLO c\r\n"),
         S("250-STARTTLS\r\n250-mx.example\r\n250 PIPELINING\r\n"),
-        C("MAIL FROM:<a@x>\r\n"),
-        S("250 ok\r\n"),
-        C("QUIT\r\n"),
-        S("221 bye\r\n"),
-        END
+        MAIL_OK, QUIT_BYE, END
     };
     static const struct step d[] = {
         S("220-mx.example ESMTP STARTTLS supported\r\n220 welcome\r\n"),
         C("EHLO c\r\n"),
         S("250-mx.example\r\n250 PIPELINING\r\n"),
-        C("QUIT\r\n"),
-        S("221 bye\r\n"),
-        END
+        QUIT_BYE, END
     };
     struct scen sc = { a, 40000, 25, 0, 0, MT_END_FIN, 0 };
     struct rec r;
@@ -515,9 +313,7 @@ static void test_s2_pipelined_partial_rejection(void **state)
         S("250 2.1.0 Ok\r\n550 5.1.1 unknown\r\n250 2.1.5 Ok\r\n354 go ahead\r\n"),
         C("Subject: s2\r\n\r\nhi\r\n.\r\n"),
         S("250 queued\r\n"),
-        C("QUIT\r\n"),
-        S("221 bye\r\n"),
-        END
+        QUIT_BYE, END
     };
     static const struct step b[] = {
         S("220 mx ESMTP\r\n"),
@@ -526,9 +322,7 @@ static void test_s2_pipelined_partial_rejection(void **state)
         C("MAIL FROM:<a@x> SIZE=1234\r\nRCPT TO:<b@y>\r\nRCPT TO:<c@z>\r\nDATA\r\n"),
         S("250 2.1.0 Ok\r\n550 5.1.1 unknown\r\n550 5.1.1 unknown\r\n"
           "554 5.5.1 No valid recipients\r\n"),
-        C("QUIT\r\n"),
-        S("221 bye\r\n"),
-        END
+        QUIT_BYE, END
     };
     struct scen sc = { a, 40000, 25, 0, 0, MT_END_FIN, 0 };
     struct rec r;
@@ -586,9 +380,7 @@ static void test_s3_bdat_hostile(void **state)
         C("BDAT 0 LAST\r\n"),
         S("250 2.0.0 64 octets received\r\n"),
         S("250-2.0.0 ok\r\n250 2.0.0 queued as X\r\n"),
-        C("QUIT\r\n"),
-        S("221 bye\r\n"),
-        END
+        QUIT_BYE, END
     };
     static const struct step b[] = {
         S("220 mx ESMTP\r\n"),
@@ -602,9 +394,7 @@ static void test_s3_bdat_hostile(void **state)
         C("BDAT 0 LAST\r\n"),
         S("552 5.3.4 message too big\r\n"),
         S("503 5.5.1 no transaction\r\n"),
-        C("QUIT\r\n"),
-        S("221 bye\r\n"),
-        END
+        QUIT_BYE, END
     };
     struct scen sc = { a, 40000, 25, 0, 0, MT_END_FIN, 0 };
     struct rec r;
@@ -650,36 +440,21 @@ static void test_s4_dots_and_smuggling(void **state)
         S("250 mx\r\n"),
         C("MAIL FROM:<>\r\n"),
         S("250 ok\r\n"),
-        C("RCPT TO:<b@y>\r\n"),
-        S("250 ok\r\n"),
-        C("DATA\r\n"),
-        S("354 go\r\n"),
+        RCPT_OK, DATA_GO,
         C("Subject: dots\r\n\r\n..hidden\r\n"),
         C(".hidden\r\n"),
         C("text\r\n"),
         C("."),
         C("\r\n"),
         S("250 queued\r\n"),
-        C("QUIT\r\n"),
-        S("221 bye\r\n"),
-        END
+        QUIT_BYE, END
     };
     static const struct step b[] = {
-        S("220 mx ESMTP\r\n"),
-        C("EHLO c\r\n"),
-        S("250 mx\r\n"),
-        C("MAIL FROM:<a@x>\r\n"),
-        S("250 ok\r\n"),
-        C("RCPT TO:<b@y>\r\n"),
-        S("250 ok\r\n"),
-        C("DATA\r\n"),
-        S("354 go\r\n"),
+        HELLO, MAIL_OK, RCPT_OK, DATA_GO,
         C("Subject: x\r\n\r\nhello\n.\nMAIL FROM:<ceo@victim>\r\nRCPT TO:<v@w>\r\n"
           "DATA\r\nspoofed\r\n.\r\n"),
         S("250 queued\r\n"),
-        C("QUIT\r\n"),
-        S("221 bye\r\n"),
-        END
+        QUIT_BYE, END
     };
     struct scen sc = { a, 40000, 25, 0, 0, MT_END_FIN, 0 };
     struct rec r;
@@ -717,9 +492,7 @@ static void test_s5_mixed_protection(void **state)
         S("220 mx ESMTP\r\n"),
         C("EHLO c\r\n"),
         S("250-mx\r\n250-STARTTLS\r\n250 PIPELINING\r\n"),
-        C("MAIL FROM:<a@x>\r\n"), S("250 ok\r\n"),
-        C("RCPT TO:<b@y>\r\n"), S("250 ok\r\n"),
-        C("DATA\r\n"), S("354 go\r\n"),
+        MAIL_OK, RCPT_OK, DATA_GO,
         C("hello\r\n.\r\n"), S("250 queued\r\n"),
         C("RSET\r\n"), S("250 ok\r\n"),
         C("STARTTLS\r\n"), S("220 2.0.0 Ready to start TLS\r\n"),
@@ -730,8 +503,7 @@ static void test_s5_mixed_protection(void **state)
         S("220 mx ESMTP\r\n"),
         C("EHLO c\r\n"),
         S("250-mx\r\n250-STARTTLS\r\n250 PIPELINING\r\n"),
-        C("MAIL FROM:<a@x>\r\n"), S("250 ok\r\n"),
-        C("RCPT TO:<b@y>\r\n"), S("250 ok\r\n"),
+        MAIL_OK, RCPT_OK,
         C("DATA\r\n"), S("554 no\r\n"),
         C("RSET\r\n"), S("250 ok\r\n"),
         C("MAIL FROM:<a@x>\r\nRCPT TO:<c@y>\r\n"), S("250 ok\r\n250 ok\r\n"),
@@ -771,14 +543,14 @@ static void test_s5_mixed_protection(void **state)
 static void test_s6_starttls_injection(void **state)
 {
     static const struct step a[] = {
-        S("220 mx ESMTP\r\n"), C("EHLO c\r\n"), S("250-mx\r\n250 STARTTLS\r\n"),
+        HELLO_TLS,
         C("STARTTLS\r\nRSET\r\n"),
         S("220 2.0.0 Ready\r\n"),
         C(CHELLO), S(SHELLO),
         END
     };
     static const struct step b[] = {
-        S("220 mx ESMTP\r\n"), C("EHLO c\r\n"), S("250-mx\r\n250 STARTTLS\r\n"),
+        HELLO_TLS,
         C("STARTTLS\r\n"),
         C("EHLO x\r\n"),
         S("220 2.0.0 Ready\r\n"),
@@ -786,14 +558,14 @@ static void test_s6_starttls_injection(void **state)
         END
     };
     static const struct step c[] = {
-        S("220 mx ESMTP\r\n"), C("EHLO c\r\n"), S("250-mx\r\n250 STARTTLS\r\n"),
+        HELLO_TLS,
         C("STARTTLS\r\n"),
         S("220 2.0.0 Ready\r\n250-mx\r\n250 AUTH PLAIN\r\n"),
         C(CHELLO), S(SHELLO),
         END
     };
     static const struct step d[] = {
-        S("220 mx ESMTP\r\n"), C("EHLO c\r\n"), S("250-mx\r\n250 STARTTLS\r\n"),
+        HELLO_TLS,
         C("STARTTLS\r\n"),
         S("220 2.0.0 Ready\r\n"),
         CBUF(CHELLO, 4), CBUF(&CHELLO[4], 6), S(SHELLO), C(APPD),
@@ -850,9 +622,7 @@ static void test_s7_middlebox(void **state)
         S("220 ****0***2***\r\n"),
         C("EHLO c\r\n"),
         S("250-mx\r\n250-XXXXXXXA\r\n250 PIPELINING\r\n"),
-        C("MAIL FROM:<a@x>\r\n"), S("250 ok\r\n"),
-        C("RCPT TO:<b@y>\r\n"), S("250 ok\r\n"),
-        C("DATA\r\n"), S("354 go\r\n"),
+        MAIL_OK, RCPT_OK, DATA_GO,
         C("x\r\n.\r\n"), S("250 ok\r\n"),
         END
     };
@@ -862,9 +632,7 @@ static void test_s7_middlebox(void **state)
         S("250-mx\r\n250-STARTTLS\r\n250 PIPELINING\r\n"),
         C("XXXXXXXX\r\n"),
         S("500 5.5.1 Command unrecognized: \"XXXXXXXX\"\r\n"),
-        C("MAIL FROM:<a@x>\r\n"), S("250 ok\r\n"),
-        C("RCPT TO:<b@y>\r\n"), S("250 ok\r\n"),
-        C("DATA\r\n"), S("354 go\r\n"),
+        MAIL_OK, RCPT_OK, DATA_GO,
         C("x\r\n.\r\n"), S("250 ok\r\n"),
         END
     };
@@ -918,7 +686,7 @@ static void test_s8_auth_plain_ir(void **state)
 {
     static const struct step st[] = {
         GREET, C("AUTH PLAIN " PLAIN_B64 "\r\n"), S("235 2.7.0 ok\r\n"),
-        C("QUIT\r\n"), S("221 bye\r\n"), END
+        QUIT_BYE, END
     };
     struct rec r;
 
@@ -964,7 +732,7 @@ static void test_s8_auth_login(void **state)
     static const struct step two[] = {
         GREET, C("AUTH LOGIN\r\n"), S("334 VXNlcm5hbWU6\r\n"), C(USER_B64 "\r\n"),
         S("334 UGFzc3dvcmQ6\r\n"), C(PASS_B64 "\r\n"), S("535 5.7.8 failed\r\n"),
-        C("QUIT\r\n"), S("221 bye\r\n"), END
+        QUIT_BYE, END
     };
     static const struct step ir[] = {
         GREET, C("AUTH LOGIN " USER_B64 "\r\n"), S("334 UGFzc3dvcmQ6\r\n"),
@@ -1030,7 +798,7 @@ static void test_s8_auth_538_cancel_external(void **state)
     };
     static const struct step cancel[] = {
         GREET, C("AUTH PLAIN\r\n"), S("334 \r\n"), C("*\r\n"),
-        S("501 5.0.0 cancelled\r\n"), C("QUIT\r\n"), S("221 bye\r\n"), END
+        S("501 5.0.0 cancelled\r\n"), QUIT_BYE, END
     };
     static const struct step ext[] = {
         GREET, C("AUTH EXTERNAL =\r\n"), S("235 ok\r\n"), END
@@ -1096,8 +864,7 @@ static void test_s9_overlap_events(void **state)
         EV(CLI, DIS_EV_OVERLAP_CONFLICT, "again"),
         S("250 mx\r\n"),
         EV(SRV, DIS_EV_OVERLAP_CONFLICT, NULL),
-        C("QUIT\r\n"), S("221 bye\r\n"),
-        END
+        QUIT_BYE, END
     };
     struct scen sc = { st, 40000, 25, 0, 0, MT_END_FIN, 0 };
     struct rec r;
@@ -1120,9 +887,7 @@ static void test_s10a_midstream_in_body(void **state)
         EV(CLI, DIS_EV_MIDSTREAM, NULL),
         C("more of the body text\r\nand a line\r\n.\r\n"),
         S("250 2.0.0 Ok: queued as ABC\r\n"),
-        C("QUIT\r\n"),
-        S("221 bye\r\n"),
-        END
+        QUIT_BYE, END
     };
     struct scen sc = { st, 40000, 25, 0, 1, MT_END_FIN, 0 };
     struct rec r;
@@ -1210,7 +975,7 @@ static void test_s10c_client_only(void **state)
 static void test_s10d_gap_over_starttls(void **state)
 {
     static const struct step st[] = {
-        S("220 mx ESMTP\r\n"), C("EHLO c\r\n"), S("250-mx\r\n250 STARTTLS\r\n"),
+        HELLO_TLS,
         GAP(CLI, 10),
         GAP(SRV, 20),
         C(CHELLO), S(SHELLO), C(APPD), S(APPD),
@@ -1233,18 +998,14 @@ static void test_s10d_gap_over_starttls(void **state)
 static void test_s10e_truncated(void **state)
 {
     static const struct step st[] = {
-        S("220 mx ESMTP\r\n"), C("EHLO c\r\n"), S("250 mx\r\n"),
-        C("MAIL FROM:<a@x>\r\n"), S("250 ok\r\n"),
-        C("RCPT TO:<b@y>\r\n"), S("250 ok\r\n"),
-        C("DATA\r\n"), S("354 go\r\n"),
+        HELLO, MAIL_OK, RCPT_OK, DATA_GO,
         C("Subject: t\r\n\r\nfirst part"),
         EV(CLI, DIS_EV_TRUNCATED, "snaplen 96 cut 2 packets"),
         GAP(CLI, 500),
         C("tail of a line\r\n.\r\n"),
         S("250 queued\r\n"),
         C("MAIL FROM:<a2@x>\r\n"), S("250 ok\r\n"),
-        C("QUIT\r\n"), S("221 bye\r\n"),
-        END
+        QUIT_BYE, END
     };
     struct scen sc = { st, 40000, 25, 0, 0, MT_END_FIN, 0 };
     struct rec r;
@@ -1302,8 +1063,7 @@ static void test_starttls_454_then_plain(void **state)
         S("250-mx\r\n250-STARTTLS\r\n250 AUTH PLAIN\r\n"),
         C("STARTTLS\r\n"), S("454 4.7.0 TLS not available due to temporary reason\r\n"),
         C("AUTH PLAIN " PLAIN_B64 "\r\n"), S("235 ok\r\n"),
-        C("QUIT\r\n"), S("221 bye\r\n"),
-        END
+        QUIT_BYE, END
     };
     struct scen sc = { st, 40000, 587, 0, 0, MT_END_FIN, 0 };
     struct rec r;
@@ -1326,10 +1086,9 @@ static void test_starttls_454_then_plain(void **state)
 static void test_starttls_refused_quit(void **state)
 {
     static const struct step st[] = {
-        S("220 mx ESMTP\r\n"), C("EHLO c\r\n"), S("250-mx\r\n250 STARTTLS\r\n"),
+        HELLO_TLS,
         C("STARTTLS\r\n"), S("502 5.5.1 not implemented\r\n"),
-        C("QUIT\r\n"), S("221 bye\r\n"),
-        END
+        QUIT_BYE, END
     };
     struct scen sc = { st, 40000, 25, 0, 0, MT_END_FIN, 0 };
     struct rec r;
@@ -1344,11 +1103,10 @@ static void test_starttls_refused_quit(void **state)
 static void test_non_tls_after_220(void **state)
 {
     static const struct step st[] = {
-        S("220 mx ESMTP\r\n"), C("EHLO c\r\n"), S("250-mx\r\n250 STARTTLS\r\n"),
+        HELLO_TLS,
         C("STARTTLS\r\n"), S("220 go ahead\r\n"),
         C("EHLO c\r\n"), S("250 mx\r\n"),
-        C("MAIL FROM:<a@x>\r\n"), S("250 ok\r\n"),
-        END
+        MAIL_OK, END
     };
     struct scen sc = { st, 40000, 25, 0, 0, MT_END_FIN, 0 };
     struct rec r;
@@ -1366,13 +1124,13 @@ static void test_non_tls_after_220(void **state)
 static void test_tls_handshake_failed(void **state)
 {
     static const struct step alert[] = {
-        S("220 mx ESMTP\r\n"), C("EHLO c\r\n"), S("250-mx\r\n250 STARTTLS\r\n"),
+        HELLO_TLS,
         C("STARTTLS\r\n"), S("220 go ahead\r\n"),
         C(CHELLO), S(ALERT),
         END
     };
     static const struct step none[] = {
-        S("220 mx ESMTP\r\n"), C("EHLO c\r\n"), S("250-mx\r\n250 STARTTLS\r\n"),
+        HELLO_TLS,
         C("STARTTLS\r\n"), S("220 go ahead\r\n"),
         C(CHELLO),
         END
@@ -1402,9 +1160,7 @@ static void test_implicit_tls_variants(void **state)
         END
     };
     static const struct step clear465[] = {
-        S("220 mx ESMTP\r\n"), C("EHLO c\r\n"), S("250 mx\r\n"),
-        C("QUIT\r\n"), S("221 bye\r\n"),
-        END
+        HELLO, QUIT_BYE, END
     };
     static const struct step hello465[] = {
         C(CHELLO), S("220 mx ESMTP\r\n"),
@@ -1443,9 +1199,7 @@ static void test_xclient_220_is_not_starttls(void **state)
         C("XCLIENT NAME=host.example ADDR=192.0.2.1 LOGIN=alice\r\n"),
         S("220 filter ESMTP\r\n"),
         C("EHLO host.example\r\n"), S("250-filter\r\n250 PIPELINING\r\n"),
-        C("MAIL FROM:<a@x>\r\n"), S("250 ok\r\n"),
-        C("QUIT\r\n"), S("221 bye\r\n"),
-        END
+        MAIL_OK, QUIT_BYE, END
     };
     struct scen sc = { st, 40000, 10025, 0, 0, MT_END_FIN, 0 };
     struct rec r;
@@ -1477,8 +1231,7 @@ static void test_lmtp_multi_reply(void **state)
         C("hello\r\n.\r\n"),
         S("250 2.0.0 <b@y> delivered\r\n"),
         S("452 4.2.2 <d@y> over quota\r\n"),
-        C("QUIT\r\n"), S("221 bye\r\n"),
-        END
+        QUIT_BYE, END
     };
     struct scen sc = { st, 40000, 24, 0, 0, MT_END_FIN, 0 };
     struct rec r;
@@ -1498,10 +1251,7 @@ static void test_lmtp_multi_reply(void **state)
 static void test_421_mid_data(void **state)
 {
     static const struct step st[] = {
-        S("220 mx ESMTP\r\n"), C("EHLO c\r\n"), S("250 mx\r\n"),
-        C("MAIL FROM:<a@x>\r\n"), S("250 ok\r\n"),
-        C("RCPT TO:<b@y>\r\n"), S("250 ok\r\n"),
-        C("DATA\r\n"), S("354 go\r\n"),
+        HELLO, MAIL_OK, RCPT_OK, DATA_GO,
         C("Subject: x\r\n\r\npart one\r\n"),
         S("421 4.4.2 mx Error: timeout exceeded\r\n"),
         END
@@ -1522,7 +1272,7 @@ static void test_421_mid_data(void **state)
 static void test_gap_before_tls_server(void **state)
 {
     static const struct step st[] = {
-        S("220 mx ESMTP\r\n"), C("EHLO c\r\n"), S("250-mx\r\n250 STARTTLS\r\n"),
+        HELLO_TLS,
         C("STARTTLS\r\n"),
         GAP(SRV, 30),
         C(CHELLO), S(SHELLO), C(APPD),
@@ -1542,9 +1292,7 @@ static void test_gap_before_tls_server(void **state)
 static void test_gap_in_bdat_chunk(void **state)
 {
     static const struct step st[] = {
-        S("220 mx ESMTP\r\n"), C("EHLO c\r\n"), S("250 mx\r\n"),
-        C("MAIL FROM:<a@x>\r\n"), S("250 ok\r\n"),
-        C("RCPT TO:<b@y>\r\n"), S("250 ok\r\n"),
+        HELLO, MAIL_OK, RCPT_OK,
         C("BDAT 30 LAST\r\n0123456789"),
         GAP(CLI, 10),
         C("0123456789QUIT\r\n"),
@@ -1568,14 +1316,11 @@ static void test_gap_in_bdat_chunk(void **state)
 static void test_sniff_direction(void **state)
 {
     static const struct step st[] = {
-        S("220 mx ESMTP\r\n"), C("EHLO c\r\n"), S("250 mx\r\n"),
-        C("MAIL FROM:<a@x>\r\n"), S("250 ok\r\n"), C("QUIT\r\n"), S("221 bye\r\n"),
-        END
+        HELLO, MAIL_OK, QUIT_BYE, END
     };
     static const struct step pregreet[] = {
         C("EHLO c\r\n"), S("220 mx ESMTP\r\n"), S("250 mx\r\n"),
-        C("QUIT\r\n"), S("221 bye\r\n"),
-        END
+        QUIT_BYE, END
     };
     static const struct step tlsfirst[] = {
         C(CHELLO), S(SHELLO), C(APPD), S(APPD),
@@ -1614,14 +1359,13 @@ static void test_sniff_direction(void **state)
 static void test_bdat_huge(void **state)
 {
     static const struct step st[] = {
-        S("220 mx ESMTP\r\n"), C("EHLO c\r\n"), S("250 mx\r\n"),
-        C("MAIL FROM:<a@x>\r\n"), S("250 ok\r\n"),
+        HELLO, MAIL_OK,
         C("BDAT 18446744073709551615\r\nRCPT TO:<not@parsed>\r\nQUIT\r\n"),
         S("552 too big\r\n"),
         END
     };
     static const struct step bad[] = {
-        S("220 mx ESMTP\r\n"), C("EHLO c\r\n"), S("250 mx\r\n"),
+        HELLO,
         C("BDAT 99999999999999999999\r\nQUIT\r\n"),
         S("501 bad\r\n221 bye\r\n"),
         END
@@ -1708,7 +1452,7 @@ static void test_nul_and_bad_utf8(void **state)
         S("250-mx\r\n250-PIPE\x01LINING\r\n250 SIZE\r\n"),
         CBUF(mail, sizeof mail - 1), S("250 ok\r\n"),
         CBUF(rcpt, sizeof rcpt - 1), S("250 ok\r\n"),
-        C("DATA\r\n"), S("354 go\r\n"),
+        DATA_GO,
         C("Subject: \xff\x00x\r\n\r\n.\r\n"), S("250 ok\r\n"),
         END
     };
@@ -1733,9 +1477,7 @@ static void test_ehlo_fallback_and_helo(void **state)
     static const struct step st[] = {
         S("220 mx\r\n"), C("EHLO c\r\n"), S("502 5.5.2 Error: command not recognized\r\n"),
         C("HELO c\r\n"), S("250 mx\r\n"),
-        C("MAIL FROM:<a@x>\r\n"), S("250 ok\r\n"),
-        C("QUIT\r\n"), S("221 bye\r\n"),
-        END
+        MAIL_OK, QUIT_BYE, END
     };
     struct scen sc = { st, 40000, 25, 0, 0, MT_END_FIN, 0 };
     struct rec r;
@@ -1753,8 +1495,7 @@ static void test_pipelining_violation(void **state)
     static const struct step st[] = {
         S("220 mx\r\n"), C("EHLO c\r\nMAIL FROM:<a@x>\r\n"),
         S("250 mx\r\n250 ok\r\n"),
-        C("QUIT\r\n"), S("221 bye\r\n"),
-        END
+        QUIT_BYE, END
     };
     struct scen sc = { st, 40000, 25, 0, 0, MT_END_FIN, 0 };
     struct rec r;
@@ -1851,8 +1592,7 @@ static void test_abandoned_transactions(void **state)
         C("RSET\r\n"), S("250 reset\r\n"),
         C("MAIL FROM:<c@x>\r\nRCPT TO:<d@y>\r\nBDAT 3\r\nxyzMAIL FROM:<e@x>\r\n"),
         S("250 ok\r\n250 ok\r\n552 too big\r\n250 ok\r\n"),
-        C("QUIT\r\n"), S("221 bye\r\n"),
-        END
+        QUIT_BYE, END
     };
     struct scen sc = { st, 40000, 25, 0, 0, MT_END_FIN, 0 };
     struct rec r;
@@ -1879,7 +1619,7 @@ static void test_abandoned_transactions(void **state)
 static void test_gap_in_hold(void **state)
 {
     static const struct step st[] = {
-        S("220 mx ESMTP\r\n"), C("EHLO c\r\n"), S("250 mx\r\n"),
+        HELLO,
         C("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\nSubject: a\r\n"),
         GAP(CLI, 100),
         C("line two\r\n"),
@@ -1887,8 +1627,7 @@ static void test_gap_in_hold(void **state)
         C("line three\r\n.\r\n"),
         S("250 queued\r\n"),
         C("MAIL FROM:<z@x>\r\n"), S("250 ok\r\n"),
-        C("QUIT\r\n"), S("221 bye\r\n"),
-        END
+        QUIT_BYE, END
     };
     struct scen sc = { st, 40000, 25, 0, 0, MT_END_FIN, 0 };
     struct rec r;
@@ -1933,13 +1672,13 @@ static void test_server_only(void **state)
 static void test_address_forms(void **state)
 {
     static const struct step st[] = {
-        S("220 mx ESMTP\r\n"), C("EHLO c\r\n"), S("250 mx\r\n"),
+        HELLO,
         C("mail from: <a@b.example> BODY=8BITMIME\r\n"), S("250 ok\r\n"),
         C("RCPT TO:c@D.Example NOTIFY=NEVER\r\n"), S("250 ok\r\n"),
         C("RCPT TO:<\"x>y\"@z.example> ORCPT=rfc822;q@r\r\n"), S("250 ok\r\n"),
         C("rcpt to:<no-domain>\r\n"), S("550 no\r\n"),
         C("RCPT TO:<a@b@C.Example>\r\n"), S("250 ok\r\n"),
-        C("DATA\r\n"), S("354 go\r\n"), C(".\r\n"), S("250 ok\r\n"),
+        DATA_GO, C(".\r\n"), S("250 ok\r\n"),
         END
     };
     struct scen sc = { st, 40000, 25, 0, 0, MT_END_FIN, 0 };
@@ -1971,7 +1710,7 @@ static void test_address_forms(void **state)
 static void test_starttls_hello_same_segment(void **state)
 {
     static const struct step st[] = {
-        S("220 mx ESMTP\r\n"), C("EHLO c\r\n"), S("250-mx\r\n250 STARTTLS\r\n"),
+        HELLO_TLS,
         C("STARTTLS\r\n" CHELLO), S("220 go\r\n"), S(SHELLO), C(APPD),
         END
     };
@@ -2180,9 +1919,8 @@ static void test_midstream_commands(void **state)
     static const struct step st[] = {
         EV(CLI, DIS_EV_MIDSTREAM, "no SYN"),
         S("50-SIZE 1000\r\n250 HELP\r\n"),
-        C("MAIL FROM:<a@x>\r\n"), S("250 ok\r\n"),
-        C("RCPT TO:<b@y>\r\n"), S("250 ok\r\n"),
-        C("DATA\r\n"), S("354 go\r\n"), C("hi\r\n.\r\n"), S("250 ok\r\n"),
+        MAIL_OK, RCPT_OK,
+        DATA_GO, C("hi\r\n.\r\n"), S("250 ok\r\n"),
         END
     };
     struct scen sc = { st, 40000, 25, 0, 1, MT_END_TIMEOUT, 0 };
@@ -2255,8 +1993,6 @@ static void test_random_robustness(void **state)
     };
 #undef P
     const size_t np = sizeof pieces / sizeof pieces[0];
-    struct dis_sink sink = { on_message, on_finding, on_session };
-
     const char *env = getenv("SMTP_TEST_ITERS");
     long iters = env != NULL ? strtol(env, NULL, 10) : 3000;
 
@@ -2273,7 +2009,7 @@ static void test_random_robustness(void **state)
         par.port[0] = 40000;
         par.port[1] = (rnd() & 1) ? 25 : 587;
         par.client_side = (rnd() % 4 == 0) ? -1 : (int)(rnd() & 1);
-        s = dis_session_new(&par, &sink, &r);
+        s = dis_session_new(&par, &SINK, &r);
         assert_non_null(s);
         for (int k = 0; k < steps; k++) {
             int side = (int)(rnd() & 1);
@@ -2344,29 +2080,21 @@ static void test_api_edges(void **state)
 static void test_session_level_findings(void **state)
 {
     static const struct step st[] = {
-        S("220 mx ESMTP\r\n"), C("EHLO c\r\n"), S("250 mx\r\n"),
-        C("MAIL FROM:<a@x>\r\n"), S("250 ok\r\n"),
-        C("RCPT TO:<b@y>\r\n"), S("250 ok\r\n"),
-        C("DATA\r\n"), S("354 go\r\n"),
+        HELLO, MAIL_OK, RCPT_OK, DATA_GO,
         C("Subject: one\r\n\r\nlegacy\n.\nstill body\r\n.\r\n"), S("250 queued\r\n"),
-        C("MAIL FROM:<a@x>\r\n"), S("250 ok\r\n"),
-        C("RCPT TO:<b@y>\r\n"), S("250 ok\r\n"),
-        C("DATA\r\n"), S("354 go\r\n"),
+        MAIL_OK, RCPT_OK, DATA_GO,
         C("Subject: two\r\n\r\nhi\n.\nMAIL FROM:<ceo@victim>\r\nRCPT TO:<v@w>\r\n"
           "DATA\r\nspoofed\r\n.\r\n"),
         S("250 queued\r\n"),
-        C("QUIT\r\n"), S("221 bye\r\n"),
-        END
+        QUIT_BYE, END
     };
     static const struct step lmtp[] = {
         S("220 lmtp ready\r\n"), C("LHLO mx\r\n"), S("250 lmtp\r\n"),
-        C("MAIL FROM:<a@x>\r\n"), S("250 ok\r\n"),
-        C("RCPT TO:<b@y>\r\n"), S("250 ok\r\n"),
-        C("DATA\r\n"), S("354 go\r\n"),
+        MAIL_OK, RCPT_OK, DATA_GO,
         C("hello\r\n.\r\n"), S("250 delivered\r\n"),
-        C("MAIL FROM:<a@x>\r\n"), S("250 ok\r\n"),
+        MAIL_OK,
         C("RCPT TO:<c@y>\r\n"), S("250 ok\r\n"),
-        C("DATA\r\n"), S("354 go\r\n"),
+        DATA_GO,
         C("again\r\n.\r\n"), S("250 delivered\r\n"),
         END
     };
@@ -2401,13 +2129,11 @@ static void test_token_masked_alone(void **state)
 {
     static const struct step masked[] = {
         S("220 mx ESMTP\r\n"), C("EHLO c\r\n"), S("250-mx\r\n250 XXXXXXXA\r\n"),
-        C("QUIT\r\n"), S("221 bye\r\n"),
-        END
+        QUIT_BYE, END
     };
     static const struct step plain[] = {
         S("220 mx ESMTP\r\n"), C("EHLO c\r\n"), S("250-mx\r\n250 PIPELINING\r\n"),
-        C("QUIT\r\n"), S("221 bye\r\n"),
-        END
+        QUIT_BYE, END
     };
     struct scen sc = { masked, 40000, 25, 0, 0, MT_END_FIN, 0 };
     struct rec r;
@@ -2433,7 +2159,7 @@ static void test_token_masked_alone(void **state)
 static void test_non_tls_after_220_not_pipelining(void **state)
 {
     static const struct step st[] = {
-        S("220 mx ESMTP\r\n"), C("EHLO c\r\n"), S("250-mx\r\n250 STARTTLS\r\n"),
+        HELLO_TLS,
         C("STARTTLS\r\n"), S("220 2.0.0 Ready to start TLS\r\n"),
         C("EHLO client.example.org\r\nMAIL FROM:<alice@example.org>\r\n"),
         END
@@ -2513,10 +2239,9 @@ static void test_server_starts_late(void **state)
         C("MAIL FROM:<a@x>\r\n"), GAP(SRV, 14),
         S("250 2.1.0 Ok\r\n"),
         C("RCPT TO:<b@y>\r\n"), S("250 2.1.5 Ok\r\n"),
-        C("DATA\r\n"), S("354 go\r\n"),
+        DATA_GO,
         C("hi\r\n.\r\n"), S("250 queued\r\n"),
-        C("QUIT\r\n"), S("221 bye\r\n"),
-        END
+        QUIT_BYE, END
     };
     struct scen sc = { st, 40000, 25, 0, 0, MT_END_FIN, 0 };
     struct rec r;
@@ -2591,12 +2316,12 @@ static void test_server_gap_recovery_snaplen(void **state)
 static void test_server_gap_recovery_cut_reply(void **state)
 {
     static const struct step st[] = {
-        S("220 mx ESMTP\r\n"), C("EHLO c\r\n"), S("250 mx\r\n"),
+        HELLO,
         C("MAIL FROM:<a@x>\r\n"),
         S("250 2.1.0 Ok sender accepted after long t"), GAP(SRV, 20),
         C("RCPT TO:<b@y>\r\n"), S("550 5.1.1 unknown\r\n"),
         C("RCPT TO:<c@y>\r\n"), S("250 2.1.5 Ok\r\n"),
-        C("DATA\r\n"), S("354 go\r\n"),
+        DATA_GO,
         C("hi\r\n.\r\n"), S("250 queued\r\n"),
         END
     };
@@ -2621,33 +2346,31 @@ static void test_server_gap_conservative(void **state)
 {
     /* the gap ends inside a segment: its first line is not a reply line */
     static const struct step inside[] = {
-        S("220 mx ESMTP\r\n"), C("EHLO c\r\n"), S("250 mx\r\n"),
-        C("MAIL FROM:<a@x>\r\n"), S("250 ok\r\n"),
+        HELLO, MAIL_OK,
         GAP(SRV, 30),
         C("RCPT TO:<b@y>\r\n"),
         S("ok\r\n250 2.1.5 Ok\r\n"),
-        C("DATA\r\n"), S("354 go\r\n"),
+        DATA_GO,
         C("hi\r\n.\r\n"), S("250 queued\r\n"),
         END
     };
     /* the same with the segment starting with the reply: kept */
     static const struct step whole[] = {
-        S("220 mx ESMTP\r\n"), C("EHLO c\r\n"), S("250 mx\r\n"),
-        C("MAIL FROM:<a@x>\r\n"), S("250 ok\r\n"),
+        HELLO, MAIL_OK,
         GAP(SRV, 30),
         C("RCPT TO:<b@y>\r\n"),
         S("250 2.1.5 Ok\r\n"),
-        C("DATA\r\n"), S("354 go\r\n"),
+        DATA_GO,
         C("hi\r\n.\r\n"), S("250 queued\r\n"),
         END
     };
     /* commands were waiting when the gap hit: maybe answered inside it */
     static const struct step waiting[] = {
-        S("220 mx ESMTP\r\n"), C("EHLO c\r\n"), S("250 mx\r\n"),
+        HELLO,
         C("MAIL FROM:<a@x>\r\n"), C("RCPT TO:<b@y>\r\n"),
         GAP(SRV, 14),
         S("250 2.1.5 Ok\r\n"),
-        C("DATA\r\n"), S("354 go\r\n"),
+        DATA_GO,
         C("hi\r\n.\r\n"), S("250 queued\r\n"),
         END
     };
@@ -2658,28 +2381,22 @@ static void test_server_gap_conservative(void **state)
         C("EHLO c\r\n"), GAP(CLI, 5),
         C("MAIL FROM:<a@x>\r\n"),
         S("250-mx\r\n250 PIPELINING\r\n"), S("250 ok\r\n"),
-        C("QUIT\r\n"), S("221 bye\r\n"),
-        END
+        QUIT_BYE, END
     };
     /* a code that cannot answer the head: 250 to DATA (its 354 was lost) */
     static const struct step implausible[] = {
-        S("220 mx ESMTP\r\n"), C("EHLO c\r\n"), S("250 mx\r\n"),
-        C("MAIL FROM:<a@x>\r\n"), S("250 ok\r\n"),
-        C("RCPT TO:<b@y>\r\n"), S("250 ok\r\n"),
+        HELLO, MAIL_OK, RCPT_OK,
         GAP(SRV, 10),
         C("DATA\r\n"), C("hi\r\nQUIT is body text\r\n.\r\n"),
         S("250 queued\r\n"),
-        C("QUIT\r\n"), S("221 bye\r\n"),
-        END
+        QUIT_BYE, END
     };
     /* a multi-line reply cut: its keywords are not known */
     static const struct step multi[] = {
         S("220 mx ESMTP\r\n"), C("EHLO c\r\n"),
         S("250-mx\r\n250-PIPELINING\r\n"), GAP(SRV, 30),
         S("250 SIZE 1000\r\n"),
-        C("MAIL FROM:<a@x>\r\n"), S("250 ok\r\n"),
-        C("QUIT\r\n"), S("221 bye\r\n"),
-        END
+        MAIL_OK, QUIT_BYE, END
     };
     struct scen sc = { inside, 40000, 25, 0, 0, MT_END_FIN, 0 };
     struct rec r;
@@ -2734,6 +2451,19 @@ static void test_server_gap_conservative(void **state)
 
 /* ---- --all-ports ------------------------------------------------------------------ */
 
+/* Runs st on sport (sc's other fields kept) and checks after which step
+ * the dissector wanted no more bytes (-1: never) and whether it took the
+ * session for SMTP; the run is left in r. */
+static void run_decide(struct scen *sc, const struct step *st, uint16_t sport, long wants0,
+                       int is_smtp, struct rec *r)
+{
+    sc->steps = st;
+    sc->sport = sport;
+    run_all(sc, r);
+    assert_int_equal(r->wants0, wants0);
+    assert_int_equal(r->is_smtp, is_smtp);
+}
+
 static void test_all_ports_not_smtp(void **state)
 {
     static const struct step http[] = {
@@ -2772,70 +2502,31 @@ static void test_all_ports_not_smtp(void **state)
     struct rec r;
 
     (void)state;
-    run_all(&sc, &r);
-    assert_int_equal(r.wants0, 0);      /* decided on the client's first line */
-    assert_int_equal(r.is_smtp, 0);
+    run_decide(&sc, http, 8080, 0, 0, &r);          /* decided on the client's first line */
     rec_free(&r);
-
-    sc.steps = http_ndpi;
-    run_all(&sc, &r);
-    assert_int_equal(r.wants0, 0);      /* nDPI: HTTP */
-    assert_int_equal(r.is_smtp, 0);
+    run_decide(&sc, http_ndpi, 8080, 0, 0, &r);     /* nDPI: HTTP */
     rec_free(&r);
-
     /* TLS on 443: a TLS start decides nothing, and TLS alone is not SMTP */
-    sc.steps = tls;
-    sc.sport = 443;
-    run_all(&sc, &r);
-    assert_int_equal(r.wants0, -1);
-    assert_int_equal(r.is_smtp, 0);
+    run_decide(&sc, tls, 443, -1, 0, &r);
     rec_free(&r);
-
-    sc.steps = tls_ndpi;
-    run_all(&sc, &r);
-    assert_int_equal(r.wants0, 1);
-    assert_int_equal(r.is_smtp, 0);
+    run_decide(&sc, tls_ndpi, 443, 1, 0, &r);
     rec_free(&r);
-
     /* the same TLS on 465 is implicit-TLS SMTP */
-    sc.steps = tls;
-    sc.sport = 465;
-    run_all(&sc, &r);
-    assert_int_equal(r.wants0, -1);
-    assert_int_equal(r.is_smtp, 1);
+    run_decide(&sc, tls, 465, -1, 1, &r);
     prot(&r, MT_PROT_IMPLICIT_TLS);
     rec_free(&r);
-
     /* FTP: a 220 greeting, but USER is no SMTP verb */
-    sc.steps = ftp;
-    sc.sport = 2121;
-    run_all(&sc, &r);
-    assert_int_equal(r.wants0, 1);
-    assert_int_equal(r.is_smtp, 0);
+    run_decide(&sc, ftp, 2121, 1, 0, &r);
     rec_free(&r);
-
     /* 220 then QUIT/221 is not an SMTP dialogue either */
-    sc.steps = ftp_quit;
-    run_all(&sc, &r);
-    assert_int_equal(r.wants0, -1);
-    assert_int_equal(r.is_smtp, 0);
+    run_decide(&sc, ftp_quit, 2121, -1, 0, &r);
     hasnt(&r, "smtp_on_nonstandard_port");
     rec_free(&r);
-
-    sc.steps = ssh;
-    sc.sport = 2222;
-    run_all(&sc, &r);
-    assert_int_equal(r.wants0, 0);
-    assert_int_equal(r.is_smtp, 0);
+    run_decide(&sc, ssh, 2222, 0, 0, &r);
     rec_free(&r);
-
     /* no SYN: the first bytes are not known to be the stream's start */
-    sc.steps = http;
-    sc.sport = 8080;
     sc.sniff = 1;
-    run_all(&sc, &r);
-    assert_int_equal(r.wants0, -1);
-    assert_int_equal(r.is_smtp, 0);
+    run_decide(&sc, http, 8080, -1, 0, &r);
     rec_free(&r);
 }
 
@@ -2843,9 +2534,7 @@ static void test_all_ports_smtp(void **state)
 {
     static const struct step smtp[] = {
         S("220 mx ESMTP\r\n"), C("EHLO c\r\n"), S("250-mx\r\n250 PIPELINING\r\n"),
-        C("MAIL FROM:<a@x>\r\n"), S("250 ok\r\n"),
-        C("QUIT\r\n"), S("221 bye\r\n"),
-        END
+        MAIL_OK, QUIT_BYE, END
     };
     /* the client speaks first (its greeting wait is not captured) */
     static const struct step client_first[] = {
@@ -2859,7 +2548,7 @@ static void test_all_ports_smtp(void **state)
     };
     /* STARTTLS on 2525: the dialogue before TLS makes it SMTP */
     static const struct step starttls[] = {
-        S("220 mx ESMTP\r\n"), C("EHLO c\r\n"), S("250-mx\r\n250 STARTTLS\r\n"),
+        HELLO_TLS,
         C("STARTTLS\r\n"), S("220 go ahead\r\n"),
         C(CHELLO), S(SHELLO), C(APPD), S(APPD),
         END
@@ -2885,9 +2574,7 @@ static void test_all_ports_smtp(void **state)
     struct rec r;
 
     (void)state;
-    run_all(&sc, &r);
-    assert_int_equal(r.wants0, -1);
-    assert_int_equal(r.is_smtp, 1);
+    run_decide(&sc, smtp, 2525, -1, 1, &r);
     has(&r, "smtp_on_nonstandard_port", MT_SEV_INFO);
     assert_int_equal(count(&r, "smtp_on_nonstandard_port"), 1);
     assert_string_equal(find(&r, "smtp_on_nonstandard_port")->evidence,
@@ -2895,51 +2582,32 @@ static void test_all_ports_smtp(void **state)
     prot(&r, MT_PROT_CLEARTEXT);
     rec_free(&r);
 
-    sc.steps = client_first;
-    run_all(&sc, &r);
-    assert_int_equal(r.wants0, -1);
-    assert_int_equal(r.is_smtp, 1);
+    run_decide(&sc, client_first, 2525, -1, 1, &r);
     assert_int_equal(r.sess.exposed_envelope, 1);
     has(&r, "smtp_on_nonstandard_port", MT_SEV_INFO);
     rec_free(&r);
 
     sc.sniff = 1;                       /* no SYN: direction from the bytes */
-    run_all(&sc, &r);
-    assert_int_equal(r.wants0, -1);
-    assert_int_equal(r.is_smtp, 1);
+    run_decide(&sc, client_first, 2525, -1, 1, &r);
     assert_int_equal(r.sess.client_side, 0);
     rec_free(&r);
     sc.sniff = 0;
 
     /* without nDPI, commands alone are no dialogue, but decide nothing */
-    sc.steps = client_first_raw;
-    run_all(&sc, &r);
-    assert_int_equal(r.wants0, -1);
-    assert_int_equal(r.is_smtp, 0);
+    run_decide(&sc, client_first_raw, 2525, -1, 0, &r);
     rec_free(&r);
 
-    sc.steps = starttls;
-    run_all(&sc, &r);
-    assert_int_equal(r.wants0, -1);
-    assert_int_equal(r.is_smtp, 1);
+    run_decide(&sc, starttls, 2525, -1, 1, &r);
     prot(&r, MT_PROT_STARTTLS);
     has(&r, "smtp_on_nonstandard_port", MT_SEV_INFO);
     rec_free(&r);
 
-    sc.steps = smtps;
-    sc.sport = 2465;
-    run_all(&sc, &r);
-    assert_int_equal(r.wants0, -1);
-    assert_int_equal(r.is_smtp, 1);
+    run_decide(&sc, smtps, 2465, -1, 1, &r);
     has(&r, "smtp_on_nonstandard_port", MT_SEV_INFO);
     assert_true(contains(find(&r, "smtp_on_nonstandard_port")->evidence, "nDPI"));
     rec_free(&r);
 
-    sc.steps = socks;
-    sc.sport = 1080;
-    run_all(&sc, &r);
-    assert_int_equal(r.wants0, -1);
-    assert_int_equal(r.is_smtp, 1);
+    run_decide(&sc, socks, 1080, -1, 1, &r);
     assert_string_equal(r.sess.auth_mechanism, "LOGIN");
     rec_free(&r);
 }

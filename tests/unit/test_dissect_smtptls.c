@@ -32,71 +32,12 @@
 #include "dissect/smtp_int.h"
 #include "dissect/tls.h"
 #include "dissect/tls_int.h"
+#include "tests/unit/fix_dissect.h"
+#include "tests/unit/fix_tls.h"
 
 #define TS0 1800000000.0        /* 2027-01-15T08:00:00Z */
 
 /* ---- fixtures ------------------------------------------------------------------ */
-
-struct blob {
-    uint8_t *p;
-    size_t len;
-};
-
-struct fixture {
-    const char *name;
-    struct blob c2s, s2c;
-};
-
-static struct fixture fx[] = {
-    { "tls12_ecdhe", { 0 }, { 0 } },
-    { "tls13", { 0 }, { 0 } },
-    { "tls10_weak", { 0 }, { 0 } },
-    { "expired", { 0 }, { 0 } },
-    { "rsa1024", { 0 }, { 0 } },
-    { "hsfail", { 0 }, { 0 } },
-    { "hrr", { 0 }, { 0 } },
-    { "ecdsa", { 0 }, { 0 } },
-    { "chain", { 0 }, { 0 } },
-    { "tls12_resumed", { 0 }, { 0 } },
-};
-#define NFX (sizeof fx / sizeof fx[0])
-
-/* Directory of this source file + "/data/tls/" + name. */
-static void data_path(char *dst, size_t dstsz, const char *name)
-{
-    const char *f = __FILE__;
-    const char *slash = strrchr(f, '/');
-    int dirlen = slash ? (int)(slash - f) : 1;
-
-    snprintf(dst, dstsz, "%.*s/data/tls/%s", dirlen, slash ? f : ".", name);
-}
-
-static struct blob load(const char *name)
-{
-    char path[512];
-    struct blob b = { NULL, 0 };
-    FILE *fp;
-
-    data_path(path, sizeof path, name);
-    fp = fopen(path, "rb");
-    if (!fp)
-        fail_msg("cannot open fixture %s", path);
-    b.p = malloc(65536);
-    assert_non_null(b.p);
-    b.len = fread(b.p, 1, 65536, fp);
-    fclose(fp);
-    assert_true(b.len > 0 && b.len < 8192);
-    return b;
-}
-
-static const struct fixture *get_fx(const char *name)
-{
-    for (size_t i = 0; i < NFX; i++)
-        if (strcmp(fx[i].name, name) == 0)
-            return &fx[i];
-    fail_msg("no fixture %s", name);
-    return NULL;
-}
 
 /* Byte offset of record k of a recorded stream (its length when fewer). */
 static size_t rec_off(const struct blob *b, unsigned k)
@@ -112,45 +53,16 @@ static char ca_pem[512], rsa_pem[512], expired_pem[512];
 
 static int group_setup(void **state)
 {
-    (void)state;
-    for (size_t i = 0; i < NFX; i++) {
-        char n[128];
-
-        snprintf(n, sizeof n, "%s.c2s", fx[i].name);
-        fx[i].c2s = load(n);
-        snprintf(n, sizeof n, "%s.s2c", fx[i].name);
-        fx[i].s2c = load(n);
-    }
+    fx_setup(state);
     data_path(ca_pem, sizeof ca_pem, "ca.pem");
     data_path(rsa_pem, sizeof rsa_pem, "rsa.pem");
     data_path(expired_pem, sizeof expired_pem, "expired.pem");
     return 0;
 }
 
-static int group_teardown(void **state)
-{
-    (void)state;
-    for (size_t i = 0; i < NFX; i++) {
-        free(fx[i].c2s.p);
-        free(fx[i].s2c.p);
-    }
-    tls_lib_cleanup();
-    return 0;
-}
-
 /* ---- scripts ------------------------------------------------------------------- */
 
-enum { ST_DATA = 1, ST_GAP, ST_EVENT };
-enum { CLI = 0, SRV = 1 };
 #define MAX_STEPS 48
-
-struct step {
-    int kind, role;
-    const uint8_t *p;
-    size_t len;
-    uint64_t gap;
-    int ev;
-};
 
 struct scen {
     struct step st[MAX_STEPS];
@@ -234,42 +146,11 @@ static void starttls_fx(struct scen *sc, uint16_t sport, const char *name,
 
 /* ---- recorder -------------------------------------------------------------------- */
 
-struct rec {
-    struct mt_finding f[96];
-    size_t nf;
-    size_t nmsgs;
-    struct mt_session sess;
-    struct tls_cert_info chain[TLS_CHAIN_MAX];
-    int nsess;
-    char *dump;
-    size_t dlen, dcap;
-};
-
-static void dump_add(struct rec *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void dump_add(struct rec *r, const char *fmt, ...)
-{
-    char tmp[8192];
-    va_list ap;
-    int n;
-
-    va_start(ap, fmt);
-    n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    assert_true(n >= 0 && (size_t)n < sizeof tmp);
-    if (r->dlen + (size_t)n + 1 > r->dcap) {
-        r->dcap = (r->dlen + (size_t)n + 1) * 2;
-        r->dump = realloc(r->dump, r->dcap);
-        assert_non_null(r->dump);
-    }
-    memcpy(r->dump + r->dlen, tmp, (size_t)n + 1);
-    r->dlen += (size_t)n;
-}
-
 static void on_message(void *arg, const struct mt_message *m)
 {
     struct rec *r = arg;
 
-    r->nmsgs++;
+    rec_message(r, m);
     dump_add(r, "M %u %s size=%llu exp=%d\n", m->seq, mt_method_name(m->method),
              (unsigned long long)m->size, m->content_exposed);
 }
@@ -278,8 +159,8 @@ static void on_finding(void *arg, const struct mt_finding *f)
 {
     struct rec *r = arg;
 
-    assert_true(r->nf < sizeof r->f / sizeof r->f[0]);
-    r->f[r->nf++] = *f;
+    assert_true(r->nf < 96);            /* no session here raises that many */
+    rec_finding(r, f);
     if (strcmp(f->kind, "pipelining_order_violation") == 0)
         return;
     dump_add(r, "F %s %s ts=%.3f msg=%u [%s]\n", f->kind, mt_severity_name(f->severity),
@@ -290,13 +171,7 @@ static void on_session(void *arg, const struct mt_session *s)
 {
     struct rec *r = arg;
 
-    r->sess = *s;
-    r->nsess++;
-    assert_true(s->chain_len >= 0 && s->chain_len <= (int)TLS_CHAIN_MAX);
-    assert_true((s->chain == NULL) == (s->chain_len == 0));
-    if (s->chain_len > 0)
-        memcpy(r->chain, s->chain, (size_t)s->chain_len * sizeof r->chain[0]);
-    r->sess.chain = NULL;               /* borrowed: not valid after the call */
+    rec_session(r, s);
     dump_add(r, "S prot=%s tls=%d ver=[%s] cipher=[%s] sni=[%s] alpn=[%s] ja3=[%s] "
              "ja4=[%s] sha=[%s] subj=[%s] iss=[%s] nb=%.0f na=%.0f sans=[%s] key=[%s/%d] "
              "sig=[%s] ss=%d res=%d hc=%d chain=%d env=%d conf=%s\n",
@@ -311,83 +186,35 @@ static void on_session(void *arg, const struct mt_session *s)
                  s->chain[i].sig_alg);
 }
 
-static void rec_free(struct rec *r)
-{
-    free(r->dump);
-    memset(r, 0, sizeof *r);
-}
-
 /* ---- runner ---------------------------------------------------------------------- */
 
-static void feed(dis_session_t *s, int side, const uint8_t *p, size_t n, double ts)
-{
-    uint8_t *b;
+static const struct dis_sink SINK = { on_message, on_finding, on_session };
 
-    if (n == 0)
-        return;
-    b = malloc(n);
-    assert_non_null(b);
-    memcpy(b, p, n);
-    dis_data(s, side, b, n, ts);
-    free(b);
+/* The shared runner's view of sc: the client on side 0. */
+static struct script script_of(const struct scen *sc)
+{
+    struct script x;
+
+    memset(&x, 0, sizeof x);
+    x.st = sc->st;
+    x.n = sc->n;
+    x.cport = sc->cport;
+    x.sport = sc->sport;
+    x.no_syn = sc->no_syn;
+    x.ts0 = sc->ts0;
+    x.end = sc->end;
+    x.ca_file = sc->ca_file;
+    x.sink = &SINK;
+    x.long_step = 200;
+    return x;
 }
 
 /* mode 0 as scripted, 1 step `which` cut at `at`, 2 one byte per call. */
 static void run(const struct scen *sc, int mode, size_t which, size_t at, struct rec *r)
 {
-    struct dis_params par;
-    struct dis_sink sink = { on_message, on_finding, on_session };
-    dis_session_t *s;
-    size_t i;
+    struct script x = script_of(sc);
 
-    memset(r, 0, sizeof *r);
-    memset(&par, 0, sizeof par);
-    par.port[0] = sc->cport;
-    par.port[1] = sc->sport;
-    par.client_side = sc->no_syn ? -1 : 0;
-    par.syn_seen = !sc->no_syn;
-    par.ts = sc->ts0 - 1.0;
-    par.ca_file = sc->ca_file;
-    s = dis_session_new(&par, &sink, r);
-    assert_non_null(s);
-    for (i = 0; i < sc->n; i++) {
-        const struct step *st = &sc->st[i];
-        int side = st->role == CLI ? 0 : 1;
-        double ts = sc->ts0 + (double)i;
-
-        switch (st->kind) {
-        case ST_DATA:
-            if (mode == 1 && i == which) {
-                feed(s, side, st->p, at, ts);
-                feed(s, side, st->p + at, st->len - at, ts);
-            } else if (mode == 2) {
-                for (size_t k = 0; k < st->len; k++)
-                    feed(s, side, st->p + k, 1, ts);
-            } else {
-                feed(s, side, st->p, st->len, ts);
-            }
-            break;
-        case ST_GAP:
-            dis_gap(s, side, st->gap, ts);
-            break;
-        case ST_EVENT:
-            dis_capture_event(s, side, (enum dis_cap_event)st->ev, ts, NULL);
-            break;
-        }
-    }
-    dis_end(s, sc->end, sc->ts0 + (double)i);
-    dis_session_free(s);
-    assert_int_equal(r->nsess, 1);
-}
-
-static void same_or_fail(const struct rec *a, const struct rec *b, const char *how,
-                         size_t which, size_t at)
-{
-    if (a->dlen == b->dlen && memcmp(a->dump, b->dump, a->dlen) == 0)
-        return;
-    print_error("run differs (%s, step %zu, at %zu)\n--- scripted:\n%s--- got:\n%s", how,
-                which, at, a->dump, b->dump);
-    fail();
+    script_run(&x, mode, which, at, r);
 }
 
 /* Runs sc whole, split (every point of steps up to 200 bytes; of longer
@@ -395,94 +222,12 @@ static void same_or_fail(const struct rec *a, const struct rec *b, const char *h
  * scripted run is in out. */
 static void run_all(const struct scen *sc, struct rec *out)
 {
-    struct rec r;
+    struct script x = script_of(sc);
 
-    run(sc, 0, 0, 0, out);
-    if (getenv("SMTP_TEST_DUMP") != NULL)
-        fprintf(stderr, "%s----\n", out->dump);
-    for (size_t i = 0; i < sc->n; i++) {
-        size_t len = sc->st[i].len, stride = 1;
-
-        if (sc->st[i].kind != ST_DATA || len < 2)
-            continue;
-        if (len > 200)
-            stride = len / 100;
-        for (size_t at = 1; at < len; at++) {
-            if (stride > 1 && at > 40 && at + 40 < len && at % stride != 0)
-                continue;
-            run(sc, 1, i, at, &r);
-            same_or_fail(out, &r, "split", i, at);
-            rec_free(&r);
-        }
-    }
-    run(sc, 2, 0, 0, &r);
-    same_or_fail(out, &r, "bytewise", 0, 0);
-    rec_free(&r);
+    script_run_all(&x, out);
 }
 
 /* ---- assertions ---------------------------------------------------------------------- */
-
-static const struct mt_finding *find(const struct rec *r, const char *kind)
-{
-    for (size_t i = 0; i < r->nf; i++)
-        if (strcmp(r->f[i].kind, kind) == 0)
-            return &r->f[i];
-    return NULL;
-}
-
-static size_t count(const struct rec *r, const char *kind)
-{
-    size_t n = 0;
-
-    for (size_t i = 0; i < r->nf; i++)
-        n += strcmp(r->f[i].kind, kind) == 0;
-    return n;
-}
-
-static void has(const struct rec *r, const char *kind, enum mt_severity sev)
-{
-    const struct mt_finding *f = find(r, kind);
-
-    if (f == NULL) {
-        print_error("missing finding %s\n%s", kind, r->dump);
-        fail();
-    }
-    if (f->severity != sev) {
-        print_error("finding %s: severity %s, want %s\n%s", kind,
-                    mt_severity_name(f->severity), mt_severity_name(sev), r->dump);
-        fail();
-    }
-    assert_int_equal(count(r, kind), 1);
-}
-
-static void hasnt(const struct rec *r, const char *kind)
-{
-    if (find(r, kind) != NULL) {
-        print_error("unexpected finding %s\n%s", kind, r->dump);
-        fail();
-    }
-}
-
-/* The evidence of kind contains needle. */
-static void evidence(const struct rec *r, const char *kind, const char *needle)
-{
-    const struct mt_finding *f = find(r, kind);
-
-    assert_non_null(f);
-    if (strstr(f->evidence, needle) == NULL) {
-        print_error("evidence of %s is [%s], want [%s] in it\n", kind, f->evidence, needle);
-        fail();
-    }
-}
-
-static void prot(const struct rec *r, enum mt_protection p)
-{
-    if (r->sess.protection != p) {
-        print_error("protection %s, want %s\n%s", mt_protection_name(r->sess.protection),
-                    mt_protection_name(p), r->dump);
-        fail();
-    }
-}
 
 /* None of the certificate findings (group F). */
 static void no_cert_findings(const struct rec *r)
@@ -492,16 +237,6 @@ static void no_cert_findings(const struct rec *r)
     hasnt(r, "cert_name_mismatch");
     hasnt(r, "cert_weak_key_or_signature");
     hasnt(r, "tls_no_sni");
-}
-
-static int is_hex(const char *s, size_t n)
-{
-    if (strlen(s) != n)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-            return 0;
-    return 1;
 }
 
 /* ---- recorded handshakes after STARTTLS ---------------------------------------------- */
@@ -538,7 +273,7 @@ static void test_tls12_starttls(void **state)
     assert_int_equal(r.sess.chain_len, 1);
     assert_string_equal(r.chain[0].sha256, r.sess.cert_sha256);
     /* submission: the self-signed certificate is high */
-    has(&r, "cert_untrusted_or_self_signed", MT_SEV_HIGH);
+    has_one(&r, "cert_untrusted_or_self_signed", MT_SEV_HIGH);
     evidence(&r, "cert_untrusted_or_self_signed", "self-signed certificate");
     evidence(&r, "cert_untrusted_or_self_signed", "system trust store");
     assert_true(find(&r, "cert_untrusted_or_self_signed")->ts == TS0 + 6);
@@ -558,7 +293,7 @@ static void test_tls12_starttls(void **state)
     starttls_fx(&sc, 25, "tls12_ecdhe", NULL);
     run_all(&sc, &r);
     prot(&r, MT_PROT_STARTTLS);
-    has(&r, "cert_untrusted_or_self_signed", MT_SEV_LOW);
+    has_one(&r, "cert_untrusted_or_self_signed", MT_SEV_LOW);
     rec_free(&r);
 
     /* the operator trusts that certificate (--ca-file): nothing */
@@ -572,7 +307,7 @@ static void test_tls12_starttls(void **state)
      * self-signed */
     sc.ca_file = "/nonexistent/ca.pem";
     run(&sc, 0, 0, 0, &r);
-    has(&r, "cert_untrusted_or_self_signed", MT_SEV_LOW);
+    has_one(&r, "cert_untrusted_or_self_signed", MT_SEV_LOW);
     evidence(&r, "cert_untrusted_or_self_signed", "self-signed certificate");
     evidence(&r, "cert_untrusted_or_self_signed", "against the CA file");
     rec_free(&r);
@@ -607,7 +342,7 @@ static void test_flight_order(void **state)
     assert_string_equal(a.sess.cert_sha256, b.sess.cert_sha256);
     assert_int_equal(b.sess.tls_handshake_complete, 1);
     assert_int_equal(a.nf, b.nf);
-    has(&b, "cert_untrusted_or_self_signed", MT_SEV_HIGH);
+    has_one(&b, "cert_untrusted_or_self_signed", MT_SEV_HIGH);
     /* the Certificate was read with the server's first flight */
     assert_true(find(&b, "cert_untrusted_or_self_signed")->ts == TS0 + 6);
     rec_free(&a);
@@ -635,7 +370,7 @@ static void test_tls13(void **state)
         assert_true(r.sess.cert_not_after == 0);
         assert_int_equal(r.sess.chain_len, 0);
         assert_int_equal(r.sess.tls_handshake_complete, 1);
-        has(&r, "tls13_cert_not_observable", MT_SEV_INFO);
+        has_one(&r, "tls13_cert_not_observable", MT_SEV_INFO);
         evidence(&r, "tls13_cert_not_observable", "certificate checks not possible");
         no_cert_findings(&r);
         hasnt(&r, "tls_version_weak");
@@ -658,36 +393,36 @@ static void test_tls10_weak(void **state)
     assert_string_equal(r.sess.tls_version, "TLSv1.0");
     assert_string_equal(r.sess.tls_cipher, "TLS_RSA_WITH_AES_128_CBC_SHA");
     assert_string_equal(r.sess.tls_sni, "");
-    has(&r, "tls_version_weak", MT_SEV_HIGH);
+    has_one(&r, "tls_version_weak", MT_SEV_HIGH);
     evidence(&r, "tls_version_weak", "TLSv1.0");
-    has(&r, "tls_cipher_weak", MT_SEV_LOW);
+    has_one(&r, "tls_cipher_weak", MT_SEV_LOW);
     evidence(&r, "tls_cipher_weak", "TLS_RSA_WITH_AES_128_CBC_SHA: static RSA key transport");
-    has(&r, "tls_no_sni", MT_SEV_INFO);
+    has_one(&r, "tls_no_sni", MT_SEV_INFO);
     hasnt(&r, "cert_name_mismatch");          /* greeting mail.example.com matches */
-    has(&r, "cert_untrusted_or_self_signed", MT_SEV_HIGH);
+    has_one(&r, "cert_untrusted_or_self_signed", MT_SEV_HIGH);
     rec_free(&r);
 
     starttls_fx(&sc, 25, "tls10_weak", "220 mx.other.net ESMTP ready\r\n");
     run_all(&sc, &r);
-    has(&r, "tls_version_weak", MT_SEV_MEDIUM);
-    has(&r, "tls_cipher_weak", MT_SEV_LOW);
-    has(&r, "cert_name_mismatch", MT_SEV_LOW);
+    has_one(&r, "tls_version_weak", MT_SEV_MEDIUM);
+    has_one(&r, "tls_cipher_weak", MT_SEV_LOW);
+    has_one(&r, "cert_name_mismatch", MT_SEV_LOW);
     evidence(&r, "cert_name_mismatch", "mx.other.net not covered");
     evidence(&r, "cert_name_mismatch", "against greeting host name, low confidence");
-    has(&r, "cert_untrusted_or_self_signed", MT_SEV_LOW);
+    has_one(&r, "cert_untrusted_or_self_signed", MT_SEV_LOW);
     rec_free(&r);
 
     /* without SNI on submission the greeting is still only low confidence */
     starttls_fx(&sc, 587, "tls10_weak", "220 mx.other.net ESMTP ready\r\n");
     run(&sc, 0, 0, 0, &r);
-    has(&r, "cert_name_mismatch", MT_SEV_LOW);
+    has_one(&r, "cert_name_mismatch", MT_SEV_LOW);
     rec_free(&r);
 
     /* a greeting without a usable host name: no name check */
     starttls_fx(&sc, 587, "tls10_weak", "220 [192.0.2.1] ESMTP ready\r\n");
     run(&sc, 0, 0, 0, &r);
     hasnt(&r, "cert_name_mismatch");
-    has(&r, "tls_no_sni", MT_SEV_INFO);
+    has_one(&r, "tls_no_sni", MT_SEV_INFO);
     rec_free(&r);
 }
 
@@ -703,29 +438,29 @@ static void test_expired(void **state)
     prot(&r, MT_PROT_STARTTLS);
     assert_string_equal(r.sess.tls_sni, "expired.example.org");
     assert_true(r.sess.cert_not_after == 1609459200.0);
-    has(&r, "cert_expired_or_not_yet_valid", MT_SEV_HIGH);
+    has_one(&r, "cert_expired_or_not_yet_valid", MT_SEV_HIGH);
     evidence(&r, "cert_expired_or_not_yet_valid",
              "leaf expired: not after 2021-01-01T00:00:00Z, seen 2027-01-15T08:00:06Z");
-    has(&r, "cert_untrusted_or_self_signed", MT_SEV_HIGH);
+    has_one(&r, "cert_untrusted_or_self_signed", MT_SEV_HIGH);
     hasnt(&r, "cert_name_mismatch");
     rec_free(&r);
 
     starttls_fx(&sc, 25, "expired", NULL);
     run_all(&sc, &r);
-    has(&r, "cert_expired_or_not_yet_valid", MT_SEV_LOW);
+    has_one(&r, "cert_expired_or_not_yet_valid", MT_SEV_LOW);
     rec_free(&r);
 
     /* trusted by the CA file: expiry is reported once, not as distrust */
     sc.ca_file = expired_pem;
     run_all(&sc, &r);
-    has(&r, "cert_expired_or_not_yet_valid", MT_SEV_LOW);
+    has_one(&r, "cert_expired_or_not_yet_valid", MT_SEV_LOW);
     hasnt(&r, "cert_untrusted_or_self_signed");
     rec_free(&r);
 
     /* before its validity */
     sc.ts0 = 1500000000.0;
     run_all(&sc, &r);
-    has(&r, "cert_expired_or_not_yet_valid", MT_SEV_LOW);
+    has_one(&r, "cert_expired_or_not_yet_valid", MT_SEV_LOW);
     evidence(&r, "cert_expired_or_not_yet_valid",
              "leaf not yet valid: not before 2020-01-01T00:00:00Z");
     hasnt(&r, "cert_untrusted_or_self_signed");
@@ -751,14 +486,14 @@ static void test_rsa1024(void **state)
     run_all(&sc, &r);
     assert_int_equal(r.sess.cert_key_bits, 1024);
     assert_string_equal(r.sess.cert_sans, "");
-    has(&r, "cert_weak_key_or_signature", MT_SEV_LOW);
+    has_one(&r, "cert_weak_key_or_signature", MT_SEV_LOW);
     evidence(&r, "cert_weak_key_or_signature", "depth 0: RSA key of 1024 bits");
     hasnt(&r, "cert_name_mismatch");          /* SNI weak.example.net = CN */
     rec_free(&r);
 
     starttls_fx(&sc, 587, "rsa1024", NULL);
     run(&sc, 0, 0, 0, &r);
-    has(&r, "cert_weak_key_or_signature", MT_SEV_LOW);
+    has_one(&r, "cert_weak_key_or_signature", MT_SEV_LOW);
     rec_free(&r);
 }
 
@@ -776,7 +511,7 @@ static void test_ecdsa(void **state)
     assert_int_equal(strncmp(r.sess.tls_cipher, "TLS_ECDHE_ECDSA_", 16), 0);
     hasnt(&r, "cert_weak_key_or_signature");
     hasnt(&r, "cert_name_mismatch");
-    has(&r, "cert_untrusted_or_self_signed", MT_SEV_HIGH);
+    has_one(&r, "cert_untrusted_or_self_signed", MT_SEV_HIGH);
     rec_free(&r);
 }
 
@@ -801,7 +536,7 @@ static void test_chain(void **state)
 
     sc.ca_file = NULL;
     run_all(&sc, &r);
-    has(&r, "cert_untrusted_or_self_signed", MT_SEV_HIGH);
+    has_one(&r, "cert_untrusted_or_self_signed", MT_SEV_HIGH);
     evidence(&r, "cert_untrusted_or_self_signed", "issuer CN=Mailtap Test CA");
     assert_null(strstr(find(&r, "cert_untrusted_or_self_signed")->evidence,
                        "self-signed certificate ("));  /* OpenSSL's reason, not ours */
@@ -859,7 +594,7 @@ static void test_sni_mismatch(void **state)
     add(&sc, SRV, f->s2c.p, f->s2c.len);
     run_all(&sc, &r);
     assert_string_equal(r.sess.tls_sni, "mail.example.net");
-    has(&r, "cert_name_mismatch", MT_SEV_HIGH);
+    has_one(&r, "cert_name_mismatch", MT_SEV_HIGH);
     evidence(&r, "cert_name_mismatch",
              "SNI mail.example.net not covered by the certificate names "
              "(mail.example.com smtp.example.com)");
@@ -867,7 +602,7 @@ static void test_sni_mismatch(void **state)
 
     sc.sport = 25;
     run(&sc, 0, 0, 0, &r);
-    has(&r, "cert_name_mismatch", MT_SEV_LOW);
+    has_one(&r, "cert_name_mismatch", MT_SEV_LOW);
     assert_null(strstr(find(&r, "cert_name_mismatch")->evidence, "low confidence"));
     rec_free(&r);
 
@@ -884,8 +619,8 @@ static void test_sni_mismatch(void **state)
     add(&sc, SRV, f->s2c.p, f->s2c.len);
     run(&sc, 0, 0, 0, &r);
     prot(&r, MT_PROT_PARTIAL);
-    has(&r, "cert_name_mismatch", MT_SEV_HIGH);
-    has(&r, "cert_untrusted_or_self_signed", MT_SEV_HIGH);
+    has_one(&r, "cert_name_mismatch", MT_SEV_HIGH);
+    has_one(&r, "cert_untrusted_or_self_signed", MT_SEV_HIGH);
     rec_free(&r);
     free(c2s);
 }
@@ -900,7 +635,7 @@ static void test_hsfail(void **state)
 
     starttls_fx(&sc, 25, "hsfail", NULL);
     run_all(&sc, &r);
-    has(&r, "tls_handshake_failed", MT_SEV_MEDIUM);
+    has_one(&r, "tls_handshake_failed", MT_SEV_MEDIUM);
     evidence(&r, "tls_handshake_failed",
              "the server answered the ClientHello with a TLS alert (fatal handshake_failure)");
     assert_true(find(&r, "tls_handshake_failed")->ts == TS0 + 6);
@@ -929,8 +664,8 @@ static void test_hsfail(void **state)
     run_all(&sc, &r);
     prot(&r, MT_PROT_CLEARTEXT);
     assert_int_equal(r.sess.exposed_envelope, 1);
-    has(&r, "tls_handshake_failed", MT_SEV_MEDIUM);
-    has(&r, "plaintext_envelope_metadata", MT_SEV_MEDIUM);
+    has_one(&r, "tls_handshake_failed", MT_SEV_MEDIUM);
+    has_one(&r, "plaintext_envelope_metadata", MT_SEV_MEDIUM);
     rec_free(&r);
 
     /* implicit TLS: the mode was TLS from byte one and nothing crossed in
@@ -939,8 +674,8 @@ static void test_hsfail(void **state)
     tls_whole(&sc, get_fx("hsfail"));
     run_all(&sc, &r);
     prot(&r, MT_PROT_IMPLICIT_TLS);
-    has(&r, "tls_handshake_failed", MT_SEV_MEDIUM);
-    has(&r, "implicit_tls_465", MT_SEV_INFO);
+    has_one(&r, "tls_handshake_failed", MT_SEV_MEDIUM);
+    has_one(&r, "implicit_tls_465", MT_SEV_INFO);
     assert_int_equal(r.sess.tls_handshake_complete, 0);
     rec_free(&r);
 }
@@ -960,7 +695,7 @@ static void test_client_alert(void **state)
     add(&sc, SRV, f->s2c.p, rec_off(&f->s2c, 4));
     add(&sc, CLI, alert, sizeof alert);
     run_all(&sc, &r);
-    has(&r, "tls_handshake_failed", MT_SEV_MEDIUM);
+    has_one(&r, "tls_handshake_failed", MT_SEV_MEDIUM);
     evidence(&r, "tls_handshake_failed",
              "the client ended the handshake with a TLS alert (fatal bad_certificate)");
     assert_true(find(&r, "tls_handshake_failed")->ts == TS0 + 7);
@@ -969,7 +704,7 @@ static void test_client_alert(void **state)
     assert_int_equal(r.sess.tls_handshake_complete, 0);
     /* the certificate it refused is still examined */
     assert_int_equal(r.sess.chain_len, 1);
-    has(&r, "cert_untrusted_or_self_signed", MT_SEV_HIGH);
+    has_one(&r, "cert_untrusted_or_self_signed", MT_SEV_HIGH);
     rec_free(&r);
 
     /* a warning alert does not end the handshake: cannot tell */
@@ -1004,7 +739,7 @@ static void test_no_server_hello(void **state)
     add(&sc, SRV, ccs, sizeof ccs);
     sc.end = MT_END_RST;
     run_all(&sc, &r);
-    has(&r, "tls_handshake_failed", MT_SEV_MEDIUM);
+    has_one(&r, "tls_handshake_failed", MT_SEV_MEDIUM);
     evidence(&r, "tls_handshake_failed",
              "TLS records from the server but no ServerHello (connection end: rst)");
     prot(&r, MT_PROT_CLEARTEXT);
@@ -1015,7 +750,7 @@ static void test_no_server_hello(void **state)
     add(&sc, CLI, f->c2s.p, rec_off(&f->c2s, 1));
     sc.end = MT_END_RST;
     run_all(&sc, &r);
-    has(&r, "tls_handshake_failed", MT_SEV_MEDIUM);
+    has_one(&r, "tls_handshake_failed", MT_SEV_MEDIUM);
     evidence(&r, "tls_handshake_failed", "no TLS record from the server");
     prot(&r, MT_PROT_CLEARTEXT);
     assert_string_equal(r.sess.tls_sni, "mail.example.com");
@@ -1046,7 +781,7 @@ static void test_no_server_hello(void **state)
     assert_int_equal(r.sess.chain_len, 1);
     assert_int_equal(r.sess.tls_handshake_complete, 0);
     hasnt(&r, "tls_handshake_failed");
-    has(&r, "cert_untrusted_or_self_signed", MT_SEV_HIGH);
+    has_one(&r, "cert_untrusted_or_self_signed", MT_SEV_HIGH);
     rec_free(&r);
 }
 
@@ -1062,11 +797,11 @@ static void test_implicit_tls(void **state)
     tls_whole(&sc, get_fx("tls12_ecdhe"));
     run_all(&sc, &r);
     prot(&r, MT_PROT_IMPLICIT_TLS);
-    has(&r, "implicit_tls_465", MT_SEV_INFO);
+    has_one(&r, "implicit_tls_465", MT_SEV_INFO);
     assert_string_equal(r.sess.tls_version, "TLSv1.2");
     assert_string_equal(r.sess.tls_sni, "mail.example.com");
     assert_int_equal(r.sess.chain_len, 1);
-    has(&r, "cert_untrusted_or_self_signed", MT_SEV_HIGH);     /* 465: submission */
+    has_one(&r, "cert_untrusted_or_self_signed", MT_SEV_HIGH);     /* 465: submission */
     assert_true(find(&r, "cert_untrusted_or_self_signed")->ts == TS0 + 1);
     hasnt(&r, "tls_handshake_failed");
     rec_free(&r);
@@ -1083,8 +818,8 @@ static void test_implicit_tls(void **state)
     tls_whole(&sc, get_fx("tls10_weak"));
     run_all(&sc, &r);
     prot(&r, MT_PROT_IMPLICIT_TLS);
-    has(&r, "tls_version_weak", MT_SEV_HIGH);
-    has(&r, "tls_no_sni", MT_SEV_INFO);
+    has_one(&r, "tls_version_weak", MT_SEV_HIGH);
+    has_one(&r, "tls_no_sni", MT_SEV_INFO);
     /* no greeting in clear: the name cannot be checked */
     hasnt(&r, "cert_name_mismatch");
     rec_free(&r);
@@ -1093,7 +828,7 @@ static void test_implicit_tls(void **state)
     tls_whole(&sc, get_fx("tls13"));
     run_all(&sc, &r);
     prot(&r, MT_PROT_IMPLICIT_TLS);
-    has(&r, "tls13_cert_not_observable", MT_SEV_INFO);
+    has_one(&r, "tls13_cert_not_observable", MT_SEV_INFO);
     rec_free(&r);
 }
 
@@ -1355,7 +1090,7 @@ static void test_synthetic_ciphers(void **state)
             if (cases[i].why == NULL) {
                 hasnt(&r, "tls_cipher_weak");
             } else {
-                has(&r, "tls_cipher_weak", relay ? cases[i].relay : cases[i].sub);
+                has_one(&r, "tls_cipher_weak", relay ? cases[i].relay : cases[i].sub);
                 evidence(&r, "tls_cipher_weak", cases[i].why);
             }
             /* no certificate in these handshakes (anonymous style) */
@@ -1377,20 +1112,20 @@ static void test_synthetic_version_compression(void **state)
     synthetic(&sc, 587, &ch, &sf, &cf, 0x0300, 0x002f, 0, "mail.example.com", NULL, 0);
     run_all(&sc, &r);
     assert_string_equal(r.sess.tls_version, "SSLv3");
-    has(&r, "tls_version_weak", MT_SEV_HIGH);
+    has_one(&r, "tls_version_weak", MT_SEV_HIGH);
     evidence(&r, "tls_version_weak", "ServerHello negotiated SSLv3 (submission");
     rec_free(&r);
 
     synthetic(&sc, 25, &ch, &sf, &cf, 0x0302, 0xc02f, 0, "mail.example.com", NULL, 0);
     run(&sc, 0, 0, 0, &r);
     assert_string_equal(r.sess.tls_version, "TLSv1.1");
-    has(&r, "tls_version_weak", MT_SEV_MEDIUM);
+    has_one(&r, "tls_version_weak", MT_SEV_MEDIUM);
     hasnt(&r, "tls_compression");
     rec_free(&r);
 
     synthetic(&sc, 25, &ch, &sf, &cf, 0x0303, 0xc02f, 1, "mail.example.com", NULL, 0);
     run_all(&sc, &r);
-    has(&r, "tls_compression", MT_SEV_LOW);
+    has_one(&r, "tls_compression", MT_SEV_LOW);
     evidence(&r, "tls_compression", "compression method 1 (DEFLATE)");
     hasnt(&r, "tls_version_weak");
     rec_free(&r);
@@ -1512,7 +1247,7 @@ static void test_synthetic_chain(void **state)
     assert_int_equal(r.sess.chain_len, 3);
     assert_string_equal(r.sess.cert_sans, "*.example.com");
     assert_string_equal(r.sess.cert_sig_alg, "ecdsa-with-SHA1");
-    has(&r, "cert_weak_key_or_signature", MT_SEV_LOW);
+    has_one(&r, "cert_weak_key_or_signature", MT_SEV_LOW);
     evidence(&r, "cert_weak_key_or_signature", "depth 0: signed with ecdsa-with-SHA1");
     hasnt(&r, "cert_name_mismatch");
     hasnt(&r, "cert_untrusted_or_self_signed");   /* the root is in the CA file */
@@ -1524,9 +1259,9 @@ static void test_synthetic_chain(void **state)
     sha1_chain(der, 2, NULL, 0);
     synthetic(&sc, 587, &ch, &sf, &cf, 0x0303, 0xc02b, 0, "smtp.example.com", der, 3);
     run(&sc, 0, 0, 0, &r);
-    has(&r, "cert_weak_key_or_signature", MT_SEV_LOW);
+    has_one(&r, "cert_weak_key_or_signature", MT_SEV_LOW);
     evidence(&r, "cert_weak_key_or_signature", "depth 1: signed with ecdsa-with-SHA1");
-    has(&r, "cert_untrusted_or_self_signed", MT_SEV_HIGH);     /* system store */
+    has_one(&r, "cert_untrusted_or_self_signed", MT_SEV_HIGH);     /* system store */
     free_ders(der, 3);
     rec_free(&r);
 
@@ -1541,18 +1276,18 @@ static void test_synthetic_chain(void **state)
     /* the wildcard does not cover two labels, nor the bare domain */
     synthetic(&sc, 587, &ch, &sf, &cf, 0x0303, 0xc02b, 0, "a.b.example.com", der, 3);
     run(&sc, 0, 0, 0, &r);
-    has(&r, "cert_name_mismatch", MT_SEV_HIGH);
+    has_one(&r, "cert_name_mismatch", MT_SEV_HIGH);
     evidence(&r, "cert_name_mismatch", "SNI a.b.example.com not covered");
     rec_free(&r);
     synthetic(&sc, 25, &ch, &sf, &cf, 0x0303, 0xc02b, 0, "example.com", der, 3);
     run(&sc, 0, 0, 0, &r);
-    has(&r, "cert_name_mismatch", MT_SEV_LOW);
+    has_one(&r, "cert_name_mismatch", MT_SEV_LOW);
     rec_free(&r);
 
     /* no SNI and a greeting the wildcard covers */
     synthetic(&sc, 25, &ch, &sf, &cf, 0x0303, 0xc02b, 0, NULL, der, 3);
     run(&sc, 0, 0, 0, &r);
-    has(&r, "tls_no_sni", MT_SEV_INFO);
+    has_one(&r, "tls_no_sni", MT_SEV_INFO);
     hasnt(&r, "cert_name_mismatch");
     rec_free(&r);
     free_ders(der, 3);
@@ -1614,10 +1349,10 @@ static void test_sslv2(void **state)
     assert_string_equal(r.sess.tls_version, "SSLv2");
     assert_int_equal(r.sess.chain_len, 1);
     assert_string_equal(r.sess.cert_subject, "CN=mail.example.com,O=Example");
-    has(&r, "tls_version_weak", MT_SEV_HIGH);
+    has_one(&r, "tls_version_weak", MT_SEV_HIGH);
     evidence(&r, "tls_version_weak", "SSLv2");
-    has(&r, "tls_no_sni", MT_SEV_INFO);
-    has(&r, "cert_untrusted_or_self_signed", MT_SEV_HIGH);
+    has_one(&r, "tls_no_sni", MT_SEV_INFO);
+    has_one(&r, "cert_untrusted_or_self_signed", MT_SEV_HIGH);
     hasnt(&r, "tls_handshake_failed");
     hasnt(&r, "plaintext_on_implicit_tls_port");
     rec_free(&r);
@@ -1628,8 +1363,8 @@ static void test_sslv2(void **state)
     add(&sc, SRV, sh.b, sh.n);
     run_all(&sc, &r);
     prot(&r, MT_PROT_STARTTLS);
-    has(&r, "tls_version_weak", MT_SEV_MEDIUM);
-    has(&r, "cert_name_mismatch", MT_SEV_LOW);
+    has_one(&r, "tls_version_weak", MT_SEV_MEDIUM);
+    has_one(&r, "cert_name_mismatch", MT_SEV_LOW);
     hasnt(&r, "tls_handshake_failed");
     rec_free(&r);
     OPENSSL_free(der.p);
@@ -1737,5 +1472,5 @@ int main(void)
         cmocka_unit_test(test_name_matcher),
         cmocka_unit_test(test_garbage_after_220),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, group_setup, fx_teardown);
 }

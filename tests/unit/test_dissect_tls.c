@@ -24,90 +24,9 @@
 
 #include "dissect/tls.h"
 #include "dissect/tls_int.h"
+#include "tests/unit/fix_tls.h"
 
 /* ---- helpers ---------------------------------------------------------- */
-
-struct blob {
-    uint8_t *p;
-    size_t len;
-};
-
-struct fixture {
-    const char *name;
-    struct blob c2s, s2c;
-};
-
-static struct fixture fx[] = {
-    { "tls12_ecdhe", { 0 }, { 0 } },
-    { "tls13", { 0 }, { 0 } },
-    { "tls10_weak", { 0 }, { 0 } },
-    { "expired", { 0 }, { 0 } },
-    { "rsa1024", { 0 }, { 0 } },
-    { "hsfail", { 0 }, { 0 } },
-    { "hrr", { 0 }, { 0 } },
-    { "ecdsa", { 0 }, { 0 } },
-    { "chain", { 0 }, { 0 } },
-    { "tls12_resumed", { 0 }, { 0 } },
-};
-#define NFX (sizeof fx / sizeof fx[0])
-
-/* Directory of this source file + "/data/tls/" + name. */
-static void data_path(char *dst, size_t dstsz, const char *name)
-{
-    const char *f = __FILE__;
-    const char *slash = strrchr(f, '/');
-    int dirlen = slash ? (int)(slash - f) : 1;
-    snprintf(dst, dstsz, "%.*s/data/tls/%s", dirlen, slash ? f : ".", name);
-}
-
-static struct blob load(const char *name)
-{
-    char path[512];
-    struct blob b = { NULL, 0 };
-    data_path(path, sizeof path, name);
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
-        fail_msg("cannot open fixture %s", path);
-    b.p = malloc(65536);
-    assert_non_null(b.p);
-    b.len = fread(b.p, 1, 65536, fp);
-    fclose(fp);
-    assert_true(b.len > 0 && b.len < 8192);
-    return b;
-}
-
-static const struct fixture *get_fx(const char *name)
-{
-    for (size_t i = 0; i < NFX; i++)
-        if (strcmp(fx[i].name, name) == 0)
-            return &fx[i];
-    fail_msg("no fixture %s", name);
-    return NULL;
-}
-
-static int group_setup(void **state)
-{
-    (void)state;
-    for (size_t i = 0; i < NFX; i++) {
-        char n[128];
-        snprintf(n, sizeof n, "%s.c2s", fx[i].name);
-        fx[i].c2s = load(n);
-        snprintf(n, sizeof n, "%s.s2c", fx[i].name);
-        fx[i].s2c = load(n);
-    }
-    return 0;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    for (size_t i = 0; i < NFX; i++) {
-        free(fx[i].c2s.p);
-        free(fx[i].s2c.p);
-    }
-    tls_lib_cleanup();
-    return 0;
-}
 
 /* Feeds a copy of p[0..n) in an exactly-sized buffer. */
 static void feed(tls_parser_t *t, int client, const uint8_t *p, size_t n)
@@ -203,16 +122,6 @@ static void check_all_feedings(const struct fixture *f)
         tls_parser_free(t);
     }
     tls_parser_free(ref);
-}
-
-static int is_hex(const char *s, size_t n)
-{
-    if (strlen(s) != n)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-            return 0;
-    return 1;
 }
 
 /* Lower-case hex digest of a string (independent of the parser's code). */
@@ -1552,5 +1461,5 @@ int main(void)
         cmocka_unit_test(test_bad_client_hello),
         cmocka_unit_test(test_mutations),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, fx_setup, fx_teardown);
 }

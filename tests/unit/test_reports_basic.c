@@ -88,6 +88,17 @@ static int jp_lit(struct jp *j, const char *w)
     return 0;
 }
 
+/* Skips white space, then consumes c when it is next: 1, else 0. */
+static int jp_eat(struct jp *j, char c)
+{
+    jp_ws(j);
+    if (j->p < j->end && *j->p == c) {
+        j->p++;
+        return 1;
+    }
+    return 0;
+}
+
 static int jp_value(struct jp *j, int depth)
 {
     if (depth > 32)
@@ -98,53 +109,25 @@ static int jp_value(struct jp *j, int depth)
     switch (*j->p) {
     case '{':
         j->p++;
-        jp_ws(j);
-        if (j->p < j->end && *j->p == '}') {
-            j->p++;
+        if (jp_eat(j, '}'))
             return 0;
-        }
-        for (;;) {
+        do {
             jp_ws(j);
             if (jp_string(j) < 0)
                 return -1;
-            jp_ws(j);
-            if (j->p >= j->end || *j->p != ':')
+            if (!jp_eat(j, ':') || jp_value(j, depth + 1) < 0)
                 return -1;
-            j->p++;
-            if (jp_value(j, depth + 1) < 0)
-                return -1;
-            jp_ws(j);
-            if (j->p < j->end && *j->p == ',') {
-                j->p++;
-                continue;
-            }
-            if (j->p < j->end && *j->p == '}') {
-                j->p++;
-                return 0;
-            }
-            return -1;
-        }
+        } while (jp_eat(j, ','));
+        return jp_eat(j, '}') ? 0 : -1;
     case '[':
         j->p++;
-        jp_ws(j);
-        if (j->p < j->end && *j->p == ']') {
-            j->p++;
+        if (jp_eat(j, ']'))
             return 0;
-        }
-        for (;;) {
+        do {
             if (jp_value(j, depth + 1) < 0)
                 return -1;
-            jp_ws(j);
-            if (j->p < j->end && *j->p == ',') {
-                j->p++;
-                continue;
-            }
-            if (j->p < j->end && *j->p == ']') {
-                j->p++;
-                return 0;
-            }
-            return -1;
-        }
+        } while (jp_eat(j, ','));
+        return jp_eat(j, ']') ? 0 : -1;
     case '"':
         return jp_string(j);
     case 't':

@@ -20,6 +20,7 @@
 #include <sqlite3.h>
 
 #include "store/store.h"
+#include "tests/unit/fix_store.h"
 
 extern const char mt_store_schema_v1[];   /* store/schema.c */
 extern const char mt_store_schema_v2[];
@@ -30,84 +31,17 @@ extern const char mt_store_schema_v4[];
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static char tmpdir[256];
-
 /* Per-test temporary directory. */
 static int setup(void **state)
 {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/mt_store_XXXXXX");
-    if (!mkdtemp(tmpdir))
-        return -1;
-    return 0;
+    return tmpdir_make(NULL, "mt_store");
 }
 
-/* Removes the temporary directory and what is in it. */
 static int teardown(void **state)
 {
-    char cmd[300];
     (void)state;
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
-}
-
-/* Path of a file in the test directory (static buffer, one of four). */
-static const char *tpath(const char *name)
-{
-    static char buf[4][400];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
-    return buf[k];
-}
-
-/* Runs a one-value query on db and returns it as int64 (-999 on error). */
-static long long q_int(sqlite3 *db, const char *sql)
-{
-    sqlite3_stmt *q;
-    long long v = -999;
-    if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK) {
-        fprintf(stderr, "q_int: %s: %s\n", sql, sqlite3_errmsg(db));
-        return -999;
-    }
-    if (sqlite3_step(q) == SQLITE_ROW)
-        v = sqlite3_column_int64(q, 0);
-    sqlite3_finalize(q);
-    return v;
-}
-
-/* Runs a one-value query and copies the text result to out ("<null>"). */
-static void q_text(sqlite3 *db, const char *sql, char *out, size_t outsz)
-{
-    sqlite3_stmt *q;
-    snprintf(out, outsz, "<error>");
-    if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK)
-        return;
-    if (sqlite3_step(q) == SQLITE_ROW) {
-        const unsigned char *t = sqlite3_column_text(q, 0);
-        snprintf(out, outsz, "%s", t ? (const char *)t : "<null>");
-    }
-    sqlite3_finalize(q);
-}
-
-/* Opens a fresh RW store at name. */
-static store_t *open_rw(const char *name)
-{
-    char err[STORE_ERRBUF_SIZE];
-    store_t *s = store_open(tpath(name), STORE_RW, err);
-    if (!s)
-        fprintf(stderr, "store_open: %s\n", err);
-    return s;
-}
-
-static void fill_endpoints(struct store_endpoints *ep, const char *c, uint16_t cp, const char *sv,
-                           uint16_t sp)
-{
-    memset(ep, 0, sizeof *ep);
-    snprintf(ep->client_ip, sizeof ep->client_ip, "%s", c);
-    ep->client_port = cp;
-    snprintf(ep->server_ip, sizeof ep->server_ip, "%s", sv);
-    ep->server_port = sp;
+    return tmpdir_remove();
 }
 
 /* A session struct with every field set to something recognisable. */

@@ -21,74 +21,23 @@
 #include <sqlite3.h>
 
 #include "store/store.h"
+#include "tests/unit/fix_store.h"
 
 extern const char mt_store_schema_v1[];   /* store/schema.c */
 extern const char mt_store_schema_v2[];
 
 #define T0 1795860000.0   /* 2026-11-28T10:00:00Z */
 
-static char tmpdir[256];
-
 static int setup(void **state)
 {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/mt_storecross_XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
+    return tmpdir_make(NULL, "mt_storecross");
 }
 
 static int teardown(void **state)
 {
-    char cmd[300];
     (void)state;
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
-}
-
-static const char *tpath(const char *name)
-{
-    static char buf[4][400];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
-    return buf[k];
-}
-
-static long long q_int(sqlite3 *db, const char *sql)
-{
-    sqlite3_stmt *q;
-    long long v = -999;
-    if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK) {
-        fprintf(stderr, "q_int: %s: %s\n", sql, sqlite3_errmsg(db));
-        return -999;
-    }
-    if (sqlite3_step(q) == SQLITE_ROW)
-        v = sqlite3_column_int64(q, 0);
-    sqlite3_finalize(q);
-    return v;
-}
-
-static void q_text(sqlite3 *db, const char *sql, char *out, size_t outsz)
-{
-    sqlite3_stmt *q;
-    snprintf(out, outsz, "<error>");
-    if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK) {
-        fprintf(stderr, "q_text: %s: %s\n", sql, sqlite3_errmsg(db));
-        return;
-    }
-    if (sqlite3_step(q) == SQLITE_ROW) {
-        const unsigned char *t = sqlite3_column_text(q, 0);
-        snprintf(out, outsz, "%s", t ? (const char *)t : "<null>");
-    }
-    sqlite3_finalize(q);
-}
-
-static store_t *open_rw(const char *name)
-{
-    char err[STORE_ERRBUF_SIZE];
-    store_t *s = store_open(tpath(name), STORE_RW, err);
-    if (!s)
-        fprintf(stderr, "store_open: %s\n", err);
-    return s;
+    return tmpdir_remove();
 }
 
 /* ---- a little pipeline ------------------------------------------------------ */
@@ -119,11 +68,7 @@ static void emit(void *arg, const struct mt_finding *f)
 static void endpoints(struct store_endpoints *ep, const char *client, const char *server,
                       uint16_t port)
 {
-    memset(ep, 0, sizeof *ep);
-    snprintf(ep->client_ip, sizeof ep->client_ip, "%s", client);
-    ep->client_port = 40000;
-    snprintf(ep->server_ip, sizeof ep->server_ip, "%s", server);
-    ep->server_port = port;
+    fill_endpoints(ep, client, 40000, server, port);
 }
 
 /* A session of server "mx.example.org" starting at t. */
@@ -162,6 +107,14 @@ static void clear_session(struct mt_session *ms, double t)
     snprintf(ms->ehlo_keywords, sizeof ms->ehlo_keywords, "PIPELINING SIZE 8BITMIME");
     ms->exposed_envelope = ms->exposed_content = 1;
     ms->cleartext_messages = 1;
+}
+
+/* STARTTLS offered and requested, refused with 454: no handshake. */
+static void refused_session(struct mt_session *ms, double t)
+{
+    tls_session(ms, t);
+    ms->starttls_reply = 454;
+    ms->tls_handshake_complete = 0;
 }
 
 /* A TLS 1.2 session presenting leaf (digit d repeated) from issuer. */
@@ -217,6 +170,19 @@ static void put_quiet(store_t *s, int64_t cap, const struct store_endpoints *ep,
     }
 }
 
+/* 3 sessions of ep offering STARTTLS from T0 a minute apart, then one
+ * without at T0 + 600: 1 in a row, nothing raised yet. */
+static void offered_then_absent(store_t *s, int64_t cap, const struct store_endpoints *ep)
+{
+    struct mt_session ms;
+    struct got g;
+
+    put_quiet(s, cap, ep, tls_session, T0, 60, 3);
+    clear_session(&ms, T0 + 600);
+    put(s, cap, ep, &ms, NULL, &g);
+    assert_int_equal(g.n, 0);
+}
+
 static int64_t new_capture(store_t *s, const char *name)
 {
     int64_t cap;
@@ -250,10 +216,7 @@ static void test_disappeared(void **state)
     assert_non_null(s);
     cap = new_capture(s, "d");
     endpoints(&ep, "192.0.2.10", "198.51.100.25", 25);
-    put_quiet(s, cap, &ep, tls_session, T0, 60, 3);
-    clear_session(&ms, T0 + 600);
-    put(s, cap, &ep, &ms, NULL, &g);
-    assert_int_equal(g.n, 0);                        /* 1 in a row */
+    offered_then_absent(s, cap, &ep);                /* 1 in a row */
     clear_session(&ms, T0 + 660);
     sid = put(s, cap, &ep, &ms, NULL, &g);
     assert_int_equal(g.n, 1);                        /* 2 in a row */
@@ -350,9 +313,7 @@ static void test_disappeared_critical(void **state)
     assert_non_null(s);
     cap = new_capture(s, "c");
     endpoints(&ep, "192.0.2.10", "198.51.100.25", 25);
-    put_quiet(s, cap, &ep, tls_session, T0, 60, 3);
-    clear_session(&ms, T0 + 600);
-    put(s, cap, &ep, &ms, NULL, &g);
+    offered_then_absent(s, cap, &ep);
     clear_session(&ms, T0 + 660);
     snprintf(ms.ehlo_keywords, sizeof ms.ehlo_keywords, "PIPELINING SIZE XXXXXXXX 8BITMIME");
     put(s, cap, &ep, &ms, masked, &g);
@@ -362,9 +323,7 @@ static void test_disappeared_critical(void **state)
 
     /* another server: the 2nd absent reply is an EHLO refused, HELO used */
     endpoints(&ep, "192.0.2.10", "198.51.100.27", 25);
-    put_quiet(s, cap, &ep, tls_session, T0, 60, 3);
-    clear_session(&ms, T0 + 600);
-    put(s, cap, &ep, &ms, NULL, &g);
+    offered_then_absent(s, cap, &ep);
     clear_session(&ms, T0 + 660);
     ms.ehlo_keywords[0] = '\0';
     snprintf(ms.helo_verb, sizeof ms.helo_verb, "HELO");
@@ -393,9 +352,7 @@ static void test_baseline_across_runs(void **state)
     s = open_rw("r.db");
     assert_non_null(s);
     cap = new_capture(s, "run1");
-    put_quiet(s, cap, &ep, tls_session, T0, 60, 3);
-    clear_session(&ms, T0 + 600);
-    put(s, cap, &ep, &ms, NULL, &g);
+    offered_then_absent(s, cap, &ep);
     assert_int_equal(store_capture_finish(s, cap, NULL, "complete"), 0);
     assert_int_equal(store_close(s, err), 0);
 
@@ -602,10 +559,9 @@ static void test_retry_refused(void **state)
     assert_non_null(s);
     cap = new_capture(s, "t");
     endpoints(&ep, "192.0.2.10", "198.51.100.25", 25);
-    tls_session(&ms, T0);
+    refused_session(&ms, T0);
     ms.protection = MT_PROT_CLEARTEXT;
-    ms.starttls_reply = 454;
-    ms.tls_started = ms.tls_handshake_complete = 0;
+    ms.tls_started = 0;
     ms.end_ts = T0 + 1.5;
     fid = put(s, cap, &ep, &ms, NULL, &g);
     assert_int_equal(g.n, 0);
@@ -644,9 +600,7 @@ static void test_retry_not(void **state)
     assert_non_null(s);
     cap = new_capture(s, "n");
     endpoints(&ep, "192.0.2.10", "198.51.100.25", 25);
-    tls_session(&ms, T0);
-    ms.starttls_reply = 454;
-    ms.tls_handshake_complete = 0;
+    refused_session(&ms, T0);
     put(s, cap, &ep, &ms, NULL, &g);
     /* just outside the window */
     clear_session(&ms, T0 + STORE_RETRY_WINDOW + 0.5);
@@ -654,9 +608,7 @@ static void test_retry_not(void **state)
     assert_int_equal(g.n, 0);
     /* another failure, then: another client, another port, no mail,
      * STARTTLS used */
-    tls_session(&ms, T0 + 1000);
-    ms.starttls_reply = 454;
-    ms.tls_handshake_complete = 0;
+    refused_session(&ms, T0 + 1000);
     put(s, cap, &ep, &ms, NULL, &g);
     endpoints(&other, "192.0.2.11", "198.51.100.25", 25);
     clear_session(&ms, T0 + 1010);
@@ -770,9 +722,7 @@ static void test_retry_reverse_order(void **state)
     clear_session(&ms, T0 + 20);
     rid = put(s, cap, &ep, &ms, NULL, &g);
     assert_int_equal(g.n, 0);
-    tls_session(&fail, T0);
-    fail.starttls_reply = 454;
-    fail.tls_handshake_complete = 0;
+    refused_session(&fail, T0);
     fail.end_ts = T0 + 610;           /* ended by the idle timeout */
     fail.end_reason = MT_END_TIMEOUT;
     fid = put(s, cap, &ep, &fail, NULL, &g);
@@ -788,9 +738,7 @@ static void test_retry_reverse_order(void **state)
     /* the retry, crosschecked again, and another failure before it: no
      * second report of the same retry */
     assert_int_equal(store_crosscheck(s, rid, &ep, &ms, emit, &g), 0);
-    tls_session(&fail, T0 + 5);
-    fail.starttls_reply = 454;
-    fail.tls_handshake_complete = 0;
+    refused_session(&fail, T0 + 5);
     put(s, cap, &ep, &fail, NULL, &g);
     assert_int_equal(g.n, 0);
     assert_int_equal(q_int(store_db(s), "SELECT count(*) FROM findings"), 1);

@@ -25,44 +25,25 @@
 #include <sqlite3.h>
 
 #include "store/store.h"
+#include "tests/unit/fix_store.h"
 
 #define T0 1800000000.0
 
-static char tmpdir[256];
-
 static int setup(void **state)
 {
-    const char *t = getenv("TMPDIR");
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "%s/mt_storespeed_XXXXXX", t && *t ? t : "/tmp");
-    return mkdtemp(tmpdir) ? 0 : -1;
+    return tmpdir_make(getenv("TMPDIR"), "mt_storespeed");
 }
 
 static int teardown(void **state)
 {
-    char cmd[300];
     const char *keep = getenv("MT_STORE_BENCH_KEEP");
     (void)state;
     if (keep && *keep == '1') {
         fprintf(stderr, "kept %s\n", tmpdir);
         return 0;
     }
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
-}
-
-static long long q_int(sqlite3 *db, const char *sql)
-{
-    sqlite3_stmt *q;
-    long long v = -999;
-    if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK) {
-        fprintf(stderr, "q_int: %s: %s\n", sql, sqlite3_errmsg(db));
-        return -999;
-    }
-    if (sqlite3_step(q) == SQLITE_ROW)
-        v = sqlite3_column_int64(q, 0);
-    sqlite3_finalize(q);
-    return v;
+    return tmpdir_remove();
 }
 
 static void no_emit(void *arg, const struct mt_finding *f)

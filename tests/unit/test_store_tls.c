@@ -20,82 +20,27 @@
 
 #include "dissect/tls.h"
 #include "store/store.h"
+#include "tests/unit/fix_store.h"
 
 extern const char mt_store_schema_v1[];   /* store/schema.c */
 
 #define T0 1800000000.0
 
-static char tmpdir[256];
-
 static int setup(void **state)
 {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/mt_storetls_XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
+    return tmpdir_make(NULL, "mt_storetls");
 }
 
 static int teardown(void **state)
 {
-    char cmd[300];
     (void)state;
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
-}
-
-static const char *tpath(const char *name)
-{
-    static char buf[4][400];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
-    return buf[k];
-}
-
-static long long q_int(sqlite3 *db, const char *sql)
-{
-    sqlite3_stmt *q;
-    long long v = -999;
-    if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK) {
-        fprintf(stderr, "q_int: %s: %s\n", sql, sqlite3_errmsg(db));
-        return -999;
-    }
-    if (sqlite3_step(q) == SQLITE_ROW)
-        v = sqlite3_column_int64(q, 0);
-    sqlite3_finalize(q);
-    return v;
-}
-
-static void q_text(sqlite3 *db, const char *sql, char *out, size_t outsz)
-{
-    sqlite3_stmt *q;
-    snprintf(out, outsz, "<error>");
-    if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK) {
-        fprintf(stderr, "q_text: %s: %s\n", sql, sqlite3_errmsg(db));
-        return;
-    }
-    if (sqlite3_step(q) == SQLITE_ROW) {
-        const unsigned char *t = sqlite3_column_text(q, 0);
-        snprintf(out, outsz, "%s", t ? (const char *)t : "<null>");
-    }
-    sqlite3_finalize(q);
-}
-
-static store_t *open_rw(const char *name)
-{
-    char err[STORE_ERRBUF_SIZE];
-    store_t *s = store_open(tpath(name), STORE_RW, err);
-    if (!s)
-        fprintf(stderr, "store_open: %s\n", err);
-    return s;
+    return tmpdir_remove();
 }
 
 static void endpoints(struct store_endpoints *ep, uint16_t cport)
 {
-    memset(ep, 0, sizeof *ep);
-    snprintf(ep->client_ip, sizeof ep->client_ip, "192.0.2.10");
-    ep->client_port = cport;
-    snprintf(ep->server_ip, sizeof ep->server_ip, "192.0.2.25");
-    ep->server_port = 587;
+    fill_endpoints(ep, "192.0.2.10", cport, "192.0.2.25", 587);
 }
 
 /* A certificate entry whose SHA-256 is the digit d repeated. */
