@@ -480,7 +480,8 @@ struct jw {
 };
 
 /* The tables of the CSV report, in report order, with the columns of each
- * (for the header of an empty table written alone). */
+ * (for the header of an empty table written alone, and the keys of the
+ * rows of the list sections: jw_row). */
 static const struct csv_table {
     const char *name, *cols;
 } csv_tables[] = {
@@ -2583,7 +2584,9 @@ static int sec_direction(struct rctx *c)
     " ELSE banner END)"
 
 /* Per server (ip, port): columns ip, port, host, conns, clear, part, stls,
- * tls, ind, ehlo_seen, offered, msgs.  An ORDER BY follows.  One pass:
+ * tls, ind, offered, msgs; offered: STARTTLS as the server offered it in
+ * its cleartext EHLO replies, 'yes', 'no' or 'mixed' across its
+ * connections, NULL when no such reply was seen.  An ORDER BY follows.  One pass:
  * grouped by server and banner host first, then by server, the host being
  * the most frequent one (bare column of the min(rn) row, SQLite's rule),
  * so that no join between two aggregates is needed (SQLite would scan one
@@ -2605,7 +2608,9 @@ static int sec_direction(struct rctx *c)
     " (host IS NULL OR host = ''), conns DESC, host) AS rn FROM per)"                  \
     "SELECT ip, port, CASE WHEN host = '' THEN NULL ELSE host END, sum(conns) AS t_conns," \
     " sum(clear) AS t_clear, sum(part) AS t_part, sum(stls), sum(tls), sum(ind),"      \
-    " sum(ehlo_seen), sum(offered), sum(msgs) AS t_msgs, min(rn)"                      \
+    " CASE WHEN sum(ehlo_seen) = 0 THEN NULL WHEN sum(offered) = 0 THEN 'no'"         \
+    " WHEN sum(offered) >= sum(ehlo_seen) THEN 'yes' ELSE 'mixed' END,"                \
+    " sum(msgs) AS t_msgs, min(rn)"                                                    \
     " FROM rk GROUP BY ip, port"
 
 /* HTML: the servers with the most connections as stacked bars (SVG). */
@@ -2672,8 +2677,9 @@ static int html_servers_chart(struct rctx *c)
  * way in every format: HTML an anchor, a heading and a table, ended with
  * how many rows were left out and a "none" sentence or a note; JSON/CSV an
  * array (a CSV table); text a title, then "... and N more", "none" or a
- * note.  A section gives the strings of that frame and the functions that
- * write one of its rows; sec_list does the rest. */
+ * note.  A section gives the strings of that frame, its query (whose first
+ * columns are those of its CSV table, in order) and the functions that
+ * write one of its rows in HTML and text; sec_list does the rest. */
 
 struct list_sec {
     const char *anchor;         /* HTML: id of the section (for <nav>)         */
@@ -2688,10 +2694,10 @@ struct list_sec {
     const char *none;           /* HTML and text: said when there is no row    */
     const char *html_note;      /* HTML: said under the rows, or NULL          */
     const char *text_note;      /* text: said under the rows (wrapped), or NULL */
-    /* One row of q in each format.  json_row NULL: the columns of q in the
-     * order of the CSV table's header, under its names (jw_row). */
+    /* One row of q in HTML and text.  In JSON/CSV a row is the columns of
+     * q, in the order of the table's CSV header and under its names
+     * (jw_row). */
     void (*html_row)(FILE *f, sqlite3_stmt *q);
-    void (*json_row)(struct jw *w, sqlite3_stmt *q);
     void (*text_head)(const struct rctx *c, struct line *l);   /* or NULL */
     void (*text_row)(const struct rctx *c, sqlite3_stmt *q, struct line *l);
 };
@@ -2763,10 +2769,7 @@ static int sec_list(struct rctx *c, const struct list_sec *s, const char *sql)
             if (rows <= HTML_ROWS_MAX)
                 s->html_row(c->out, q);
         } else if (c->fmt != REP_TEXT) {
-            if (s->json_row)
-                s->json_row(&c->jw, q);
-            else
-                jw_row(&c->jw, q, t ? t->cols : "");
+            jw_row(&c->jw, q, t ? t->cols : "");
         } else {
             if (rows == 1 && s->text_head)
                 s->text_head(c, &l);
@@ -2782,19 +2785,10 @@ static int sec_list(struct rctx *c, const struct list_sec *s, const char *sql)
 
 /* ---- servers ------------------------------------------------------------- */
 
-/* STARTTLS as the server of row q (SERVERS_SQL) offered it in its
- * cleartext EHLO replies: "yes", "no", "mixed" across its connections, or
- * NULL when no such reply was seen. */
-static const char *server_offer(sqlite3_stmt *q)
-{
-    long long seen = sqlite3_column_int64(q, 9), off = sqlite3_column_int64(q, 10);
-
-    return seen == 0 ? NULL : off == 0 ? "no" : off >= seen ? "yes" : "mixed";
-}
-
 static void servers_html(FILE *f, sqlite3_stmt *q)
 {
-    const char *offer = server_offer(q);
+    size_t n;
+    const char *offer = col_txt(q, 9, &n);
 
     fputs("<tr><td class=\"t\">", f);
     h_endpoint(f, q, 0, 1);
@@ -2805,34 +2799,15 @@ static void servers_html(FILE *f, sqlite3_stmt *q)
     h_td_bad(f, sqlite3_column_int64(q, 5));
     for (int i = 6; i <= 8; i++)
         h_td_num(f, sqlite3_column_int64(q, i));
+    /* Never offered: bad news. */
     fprintf(f, "<td%s>", offer && strcmp(offer, "no") == 0 ? " class=\"bad\"" : "");
-    h_str(f, offer ? offer : "\xe2\x80\x93");
-    fputs("</td>", f);
-    h_td_bad(f, sqlite3_column_int64(q, 11));
-    fputs("</tr>\n", f);
-}
-
-static void servers_json(struct jw *w, sqlite3_stmt *q)
-{
-    const char *offer = server_offer(q);
-
-    jw_open(w, '{');
-    jw_kcol(w, "server_ip", q, 0);
-    jw_kcol(w, "server_port", q, 1);
-    jw_kcol(w, "banner_host", q, 2);
-    jw_kcol(w, "sessions", q, 3);
-    jw_kcol(w, "cleartext", q, 4);
-    jw_kcol(w, "partial", q, 5);
-    jw_kcol(w, "starttls", q, 6);
-    jw_kcol(w, "implicit_tls", q, 7);
-    jw_kcol(w, "indeterminate", q, 8);
-    jw_key(w, "starttls_offered");
     if (offer)
-        jw_cstr(w, offer);
+        html_esc(f, offer, n);
     else
-        jw_null(w);     /* no cleartext EHLO reply seen */
-    jw_kcol(w, "cleartext_messages", q, 11);
-    jw_close(w, '}');
+        h_str(f, "\xe2\x80\x93");
+    fputs("</td>", f);
+    h_td_bad(f, sqlite3_column_int64(q, 10));
+    fputs("</tr>\n", f);
 }
 
 static void servers_text_head(const struct rctx *c, struct line *l)
@@ -2848,7 +2823,8 @@ static void servers_text_head(const struct rctx *c, struct line *l)
 
 static void servers_text(const struct rctx *c, sqlite3_stmt *q, struct line *l)
 {
-    const char *offer = server_offer(q);
+    size_t n;
+    const char *offer = col_txt(q, 9, &n);
 
     ln_str(l, "  ", 2);
     ln_endpoint(l, q, 0, 1, 29);
@@ -2859,7 +2835,7 @@ static void servers_text(const struct rctx *c, sqlite3_stmt *q, struct line *l)
            (long long)sqlite3_column_int64(q, 3), (long long)sqlite3_column_int64(q, 4),
            (long long)sqlite3_column_int64(q, 5), (long long)sqlite3_column_int64(q, 6),
            (long long)sqlite3_column_int64(q, 7), (long long)sqlite3_column_int64(q, 8),
-           offer ? offer : "-", (long long)sqlite3_column_int64(q, 11));
+           offer ? offer : "-", (long long)sqlite3_column_int64(q, 10));
     ln_out(l, c->out);
 }
 
@@ -2878,8 +2854,7 @@ static int sec_servers(struct rctx *c)
                      "the first word of the server's greeting.",
         .text_note = "OFFER: STARTTLS advertised in the cleartext EHLO reply (yes, no, or mixed "
                      "across connections; - when no cleartext EHLO reply was seen).",
-        .html_row = servers_html, .json_row = servers_json,
-        .text_head = servers_text_head, .text_row = servers_text,
+        .html_row = servers_html, .text_head = servers_text_head, .text_row = servers_text,
     };
 
     return sec_list(c, &s, SERVERS_SQL
