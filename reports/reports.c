@@ -948,6 +948,17 @@ static void jw_kint(struct jw *w, const char *k, long long v)
     jw_int(w, v);
 }
 
+/* key: a time (packet time, microseconds), or null when there is
+ * none (!have). */
+static void jw_kts(struct jw *w, const char *k, int have, double ts)
+{
+    jw_key(w, k);
+    if (have)
+        jw_real(w, ts, 6);
+    else
+        jw_null(w);
+}
+
 /* A table row: an object of the first columns of q, column i under the
  * i-th name of cols (the comma-separated header of its csv_tables entry,
  * so that the keys are always those of the CSV header). */
@@ -1273,23 +1284,31 @@ static int finish(struct rctx *c, sqlite3_stmt *q, int rc)
     return 0;
 }
 
-/* Runs a one-row query into out[0..n) as int64 (NULL → 0).  0 or -1. */
-static int query_ints(struct rctx *c, const char *sql, long long *out, int n)
+/* Runs a one-row query into the n figures *dst[0..n), column i into
+ * *dst[i] (NULL → 0).  0 or -1. */
+static int query_into(struct rctx *c, const char *sql, long long *const *dst, int n)
 {
     sqlite3_stmt *q = prep(c, sql);
     int rc;
 
-    memset(out, 0, sizeof *out * (size_t)n);
+    for (int i = 0; i < n; i++)
+        *dst[i] = 0;
     if (!q)
         return -1;
     rc = sqlite3_step(q);
     if (rc == SQLITE_ROW) {
         int nc = sqlite3_column_count(q);
         for (int i = 0; i < n && i < nc; i++)
-            out[i] = sqlite3_column_int64(q, i);
+            *dst[i] = sqlite3_column_int64(q, i);
     }
     return finish(c, q, rc);
 }
+
+/* The addresses of the figures a query fills, as the dst and n of
+ * query_into. */
+#define FIGS(...)                                                                      \
+    (long long *const[]){ __VA_ARGS__ },                                               \
+    (int)(sizeof((long long *const[]){ __VA_ARGS__ }) / sizeof(long long *))
 
 /* Opens a read snapshot (unless a transaction is already open) so all the
  * figures agree while another process writes.  0 or -1. */
@@ -1396,8 +1415,30 @@ static int out_check(struct rctx *c)
     " 'smtp_smuggling_eod_ambiguity')"
 
 /* ======================================================================
- * mailtap sessions
+ * mailtap sessions, mailtap findings
  * ====================================================================== */
+
+/* Starts the listing `mailtap what` (text or JSON lines) in c, in one read
+ * snapshot.  0 or -1 with errbuf. */
+static int listing_begin(struct rctx *c, const char *what, store_t *st, enum rep_format fmt,
+                         const struct rep_filter *f, FILE *out, char *errbuf, size_t errsz)
+{
+    if (ctx_init(c, st, fmt, f, out, errbuf, errsz) < 0)
+        return -1;
+    if (fmt != REP_TEXT && fmt != REP_JSON)
+        return rerr(c, "%s: only text and json formats", what);
+    return snap_begin(c);
+}
+
+/* Ends a listing of rows rows whose row loop gave r (0, or -1 with
+ * errbuf); the text says none when there was no row.  0 or -1. */
+static int listing_end(struct rctx *c, int r, int rows, const char *none)
+{
+    if (r == 0 && rows == 0 && c->fmt == REP_TEXT)
+        fputs(none, c->out);
+    snap_end(c);
+    return r < 0 ? -1 : out_check(c);
+}
 
 #define SESSIONS_WHERE                                                                 \
     " WHERE (:prot IS NULL OR protection = :prot)"                                     \
@@ -1413,16 +1454,12 @@ int rep_sessions(store_t *st, enum rep_format fmt, const struct rep_filter *f, F
     struct line l;
     int rc, rows = 0;
 
-    if (ctx_init(&c, st, fmt, f, out, errbuf, errsz) < 0)
-        return -1;
-    if (fmt != REP_TEXT && fmt != REP_JSON)
-        return rerr(&c, "sessions: only text and json formats");
-    if (snap_begin(&c) < 0)
+    if (listing_begin(&c, "sessions", st, fmt, f, out, errbuf, errsz) < 0)
         return -1;
     if (fmt == REP_JSON) {
         q = prep(&c, "SELECT * FROM sessions" SESSIONS_WHERE);
         if (!q)
-            goto fail;
+            return listing_end(&c, -1, 0, NULL);
         jw_init(&c.jw, out, REP_JSON, 0, NULL);
         while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
             int nc = sqlite3_column_count(q);
@@ -1434,17 +1471,14 @@ int rep_sessions(store_t *st, enum rep_format fmt, const struct rep_filter *f, F
             jw_close(&c.jw, '}');
             fputc('\n', out);
         }
-        if (finish(&c, q, rc) < 0)
-            goto fail;
-        snap_end(&c);
-        return out_check(&c);
+        return listing_end(&c, finish(&c, q, rc), rows, NULL);
     }
     q = prep(&c, "SELECT id, start_ts, client_ip, client_port, server_ip, server_port,"
                  " protection, exposed_envelope, exposed_content, exposed_credentials,"
                  " cleartext_messages, auth_mechanism, auth_outcome, banner FROM sessions"
                  SESSIONS_WHERE);
     if (!q)
-        goto fail;
+        return listing_end(&c, -1, 0, NULL);
     ln_init(&l, LIST_COLS);
     while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
         size_t n1, n2;
@@ -1502,27 +1536,18 @@ int rep_sessions(store_t *st, enum rep_format fmt, const struct rep_filter *f, F
         ln_col(&l, q, 13, 40);
         ln_out(&l, out);
     }
-    if (finish(&c, q, rc) < 0)
-        goto fail;
-    if (rows == 0)
-        fputs("no sessions\n", out);
-    snap_end(&c);
-    return out_check(&c);
-fail:
-    snap_end(&c);
-    return -1;
+    return listing_end(&c, finish(&c, q, rc), rows, "no sessions\n");
 }
-
-/* ======================================================================
- * mailtap findings
- * ====================================================================== */
 
 /* `mailtap findings` (contract in reports.h): text or JSON lines. */
 int rep_findings(store_t *st, enum rep_format fmt, const struct rep_filter *f, FILE *out,
                  char *errbuf, size_t errsz)
 {
+    /* JSON: the columns under these names. */
+    static const char keys[] = "id,session_id,message_id,message_seq,kind,severity,ts,"
+                               "evidence,client_ip,client_port,server_ip,server_port,protection";
     static const char sql[] =
-        "SELECT f.id, f.severity, f.kind, f.session_id, f.message_id, m.seq, f.ts,"
+        "SELECT f.id, f.session_id, f.message_id, m.seq, f.kind, f.severity, f.ts,"
         " f.evidence, s.client_ip, s.client_port, s.server_ip, s.server_port, s.protection"
         " FROM findings f JOIN sessions s ON s.id = f.session_id"
         " LEFT JOIN messages m ON m.id = f.message_id"
@@ -1536,46 +1561,27 @@ int rep_findings(store_t *st, enum rep_format fmt, const struct rep_filter *f, F
     struct line l;
     int rc, rows = 0;
 
-    if (ctx_init(&c, st, fmt, f, out, errbuf, errsz) < 0)
-        return -1;
-    if (fmt != REP_TEXT && fmt != REP_JSON)
-        return rerr(&c, "findings: only text and json formats");
-    if (snap_begin(&c) < 0)
+    if (listing_begin(&c, "findings", st, fmt, f, out, errbuf, errsz) < 0)
         return -1;
     q = prep(&c, sql);
     if (!q)
-        goto fail;
+        return listing_end(&c, -1, 0, NULL);
     jw_init(&c.jw, out, REP_JSON, 0, NULL);
     ln_init(&l, LIST_COLS);
     while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
         rows++;
         if (fmt == REP_JSON) {
-            struct jw *w = &c.jw;
-            jw_open(w, '{');
-            jw_kcol(w, "id", q, 0);
-            jw_kcol(w, "session_id", q, 3);
-            jw_kcol(w, "message_id", q, 4);
-            jw_kcol(w, "message_seq", q, 5);
-            jw_kcol(w, "kind", q, 2);
-            jw_kcol(w, "severity", q, 1);
-            jw_kcol(w, "ts", q, 6);
-            jw_kcol(w, "evidence", q, 7);
-            jw_kcol(w, "client_ip", q, 8);
-            jw_kcol(w, "client_port", q, 9);
-            jw_kcol(w, "server_ip", q, 10);
-            jw_kcol(w, "server_port", q, 11);
-            jw_kcol(w, "protection", q, 12);
-            jw_close(w, '}');
+            jw_row(&c.jw, q, keys);
             fputc('\n', out);
             continue;
         }
         ln_fmt(&l, "%lld", (long long)sqlite3_column_int64(q, 0));
         ln_pad(&l, 8);
-        ln_col(&l, q, 1, 9);
+        ln_col(&l, q, 5, 9);
         ln_pad(&l, 18);
-        ln_col(&l, q, 2, 36);
+        ln_col(&l, q, 4, 36);
         ln_pad(&l, 55);
-        ln_fmt(&l, "session=%lld", (long long)sqlite3_column_int64(q, 3));
+        ln_fmt(&l, "session=%lld", (long long)sqlite3_column_int64(q, 1));
         ln_pad(&l, 71);
         ln_endpoint(&l, q, 8, 9, 29);
         ln_str(&l, " -> ", 4);
@@ -1586,15 +1592,7 @@ int rep_findings(store_t *st, enum rep_format fmt, const struct rep_filter *f, F
         ln_col(&l, q, 7, 1024);
         ln_out(&l, out);
     }
-    if (finish(&c, q, rc) < 0)
-        goto fail;
-    if (rows == 0 && fmt == REP_TEXT)
-        fputs("no findings\n", out);
-    snap_end(&c);
-    return out_check(&c);
-fail:
-    snap_end(&c);
-    return -1;
+    return listing_end(&c, finish(&c, q, rc), rows, "no findings\n");
 }
 
 /* ======================================================================
@@ -2010,63 +2008,70 @@ static const char *const prot_order[5] = {
     "cleartext", "partial", "starttls", "implicit_tls", "indeterminate"
 };
 
+/* The name of severity rank r (SEV_RANK, enum mt_severity); "info" for
+ * anything else. */
+static const char *sev_name(int r)
+{
+    return mt_severity_name((enum mt_severity)r);
+}
+
+/* The report's period filter as two times, "-" for an open end, into a
+ * and b (sz bytes each, >= 32).  0 when the report has no period filter. */
+static int filter_period(const struct rctx *c, char *a, char *b, size_t sz)
+{
+    if (!c->f || (c->f->since == 0 && c->f->until == 0))
+        return 0;
+    if (c->f->since != 0)
+        fmt_ts(c->f->since, a, sz);
+    else
+        snprintf(a, sz, "-");
+    if (c->f->until != 0)
+        fmt_ts(c->f->until, b, sz);
+    else
+        snprintf(b, sz, "-");
+    return 1;
+}
+
 /* Gathers the overview figures.  0 or -1. */
 static int gather_overview(struct rctx *c, struct overview *o)
 {
-    long long v[16];
     sqlite3_stmt *q;
     int rc;
 
     memset(o, 0, sizeof *o);
-    if (query_ints(c, S_CTE "SELECT count(*), sum(protection = 'cleartext'),"
+    if (query_into(c, S_CTE "SELECT count(*), sum(protection = 'cleartext'),"
                    " sum(protection = 'partial'), sum(protection = 'starttls'),"
                    " sum(protection = 'implicit_tls'), sum(protection = 'indeterminate'),"
                    " sum(exposed_envelope != 0), sum(exposed_content != 0),"
-                   " sum(exposed_credentials != 0), sum(complete = 0) FROM s", v, 10) < 0)
+                   " sum(exposed_credentials != 0), sum(complete = 0) FROM s",
+                   FIGS(&o->sessions, &o->prot[0], &o->prot[1], &o->prot[2], &o->prot[3],
+                        &o->prot[4], &o->env, &o->content, &o->cred, &o->open)) < 0)
         return -1;
-    o->sessions = v[0];
-    for (int i = 0; i < 5; i++)
-        o->prot[i] = v[1 + i];
-    o->other_prot = v[0] - v[1] - v[2] - v[3] - v[4] - v[5];
-    o->env = v[6];
-    o->content = v[7];
-    o->cred = v[8];
-    o->open = v[9];
-    if (query_ints(c, S_CTE "SELECT count(*), sum(m.content_exposed != 0),"
+    o->other_prot = o->sessions - o->prot[0] - o->prot[1] - o->prot[2] - o->prot[3] - o->prot[4];
+    if (query_into(c, S_CTE "SELECT count(*), sum(m.content_exposed != 0),"
                    " count(DISTINCT CASE WHEN m.content_exposed != 0 THEN m.session_id END)"
-                   " FROM messages m JOIN s ON s.id = m.session_id", v, 3) < 0)
+                   " FROM messages m JOIN s ON s.id = m.session_id",
+                   FIGS(&o->msgs, &o->clear_msgs, &o->clear_msg_sessions)) < 0)
         return -1;
-    o->msgs = v[0];
-    o->clear_msgs = v[1];
-    o->clear_msg_sessions = v[2];
-    if (query_ints(c, "SELECT count(*), sum(packets), sum(status = 'complete'),"
+    if (query_into(c, "SELECT count(*), sum(packets), sum(status = 'complete'),"
                    " sum(status = 'interrupted'), sum(dropped), sum(ifdropped), sum(truncated),"
                    " sum(undecodable), sum(evicted), sum(evicted_bytes) FROM captures"
                    " WHERE (:since = 0 OR last_ts IS NULL OR last_ts >= :since)"
-                   " AND (:until = 0 OR first_ts IS NULL OR first_ts < :until)", v, 10) < 0)
+                   " AND (:until = 0 OR first_ts IS NULL OR first_ts < :until)",
+                   FIGS(&o->caps, &o->packets, &o->caps_complete, &o->caps_interrupted,
+                        &o->dropped, &o->ifdropped, &o->truncated, &o->undecodable,
+                        &o->evicted, &o->evicted_bytes)) < 0)
         return -1;
-    o->caps = v[0];
-    o->packets = v[1];
-    o->caps_complete = v[2];
-    o->caps_interrupted = v[3];
-    o->dropped = v[4];
-    o->ifdropped = v[5];
-    o->truncated = v[6];
-    o->undecodable = v[7];
-    o->evicted = v[8];
-    o->evicted_bytes = v[9];
-    if (query_ints(c, S_CTE "SELECT sum(" SEV_RANK("f.severity") " = 0),"
+    if (query_into(c, S_CTE "SELECT sum(" SEV_RANK("f.severity") " = 0),"
                    " sum(" SEV_RANK("f.severity") " = 1), sum(" SEV_RANK("f.severity") " = 2),"
                    " sum(" SEV_RANK("f.severity") " = 3), sum(" SEV_RANK("f.severity") " = 4)"
-                   " FROM findings f JOIN s ON s.id = f.session_id", v, 5) < 0)
+                   " FROM findings f JOIN s ON s.id = f.session_id",
+                   FIGS(&o->sev[0], &o->sev[1], &o->sev[2], &o->sev[3], &o->sev[4])) < 0)
         return -1;
-    for (int i = 0; i < 5; i++)
-        o->sev[i] = v[i];
-    if (query_ints(c, S_CTE "SELECT count(*), count(DISTINCT f.session_id) FROM findings f"
-                   " JOIN s ON s.id = f.session_id WHERE f.kind IN " ATTACK_KINDS, v, 2) < 0)
+    if (query_into(c, S_CTE "SELECT count(*), count(DISTINCT f.session_id) FROM findings f"
+                   " JOIN s ON s.id = f.session_id WHERE f.kind IN " ATTACK_KINDS,
+                   FIGS(&o->attacks, &o->attack_sessions)) < 0)
         return -1;
-    o->attacks = v[0];
-    o->attack_sessions = v[1];
     q = prep(c, S_CTE "SELECT min(start_ts), max(coalesce(end_ts, start_ts)) FROM s");
     if (!q)
         return -1;
@@ -2078,18 +2083,15 @@ static int gather_overview(struct rctx *c, struct overview *o)
     }
     if (finish(c, q, rc) < 0)
         return -1;
-    if (c->org.n) {
-        if (query_ints(c, S_CTE MC_CTE "SELECT count(*),"
-                       " sum(protection IN ('cleartext', 'partial')), coalesce(sum(mc.n), 0),"
-                       " sum(exposed_credentials != 0)"
-                       " FROM s LEFT JOIN mc ON mc.sid = s.id"
-                       " WHERE mt_dir(client_ip, server_ip) = 'outbound'", v, 4) < 0)
-            return -1;
-        o->out_sessions = v[0];
-        o->out_clear_sessions = v[1];
-        o->out_clear_msgs = v[2];
-        o->out_cred = v[3];
-    }
+    if (c->org.n &&
+        query_into(c, S_CTE MC_CTE "SELECT count(*),"
+                   " sum(protection IN ('cleartext', 'partial')), coalesce(sum(mc.n), 0),"
+                   " sum(exposed_credentials != 0)"
+                   " FROM s LEFT JOIN mc ON mc.sid = s.id"
+                   " WHERE mt_dir(client_ip, server_ip) = 'outbound'",
+                   FIGS(&o->out_sessions, &o->out_clear_sessions, &o->out_clear_msgs,
+                        &o->out_cred)) < 0)
+        return -1;
     return 0;
 }
 
@@ -2247,7 +2249,6 @@ static void h_protection_bar(FILE *f, const struct overview *o)
 /* HTML: head of the page, the answer, the key figures and the overview. */
 static void html_overview(struct rctx *c, const struct overview *o, const char *sentence)
 {
-    static const char *const sev_label[5] = { "info", "low", "medium", "high", "critical" };
     FILE *f = c->out;
     char a[32], b[32];
     long long notenc = o->prot[0] + o->prot[1];
@@ -2264,9 +2265,7 @@ static void html_overview(struct rctx *c, const struct overview *o, const char *
     }
     fprintf(f, "%lld %s, %lld packets &middot; mailtap " MAILTAP_VERSION, o->caps,
             plural(o->caps, "capture", "captures"), o->packets);
-    if (c->f && (c->f->since != 0 || c->f->until != 0)) {
-        if (c->f->since != 0) fmt_ts(c->f->since, a, sizeof a); else snprintf(a, sizeof a, "-");
-        if (c->f->until != 0) fmt_ts(c->f->until, b, sizeof b); else snprintf(b, sizeof b, "-");
+    if (filter_period(c, a, b, sizeof a)) {
         fputs(" &middot; filter: connections starting from ", f);
         h_str(f, a);
         fputs(" until ", f);
@@ -2274,7 +2273,7 @@ static void html_overview(struct rctx *c, const struct overview *o, const char *
     }
     if (c->f && c->f->min_severity > 0) {
         fputs(" &middot; findings at or above ", f);
-        h_str(f, mt_severity_name((enum mt_severity)c->f->min_severity));
+        h_str(f, sev_name(c->f->min_severity));
     }
     fputs("</p>\n</header>\n", f);
     fputs(o->clear_msgs == 0 && o->cred == 0 && notenc == 0 ? "<div class=\"ok\">" : "<div>", f);
@@ -2340,15 +2339,25 @@ static void html_overview(struct rctx *c, const struct overview *o, const char *
     fputs("<tr><th>Findings</th><td>", f);
     for (int i = 4; i >= 0; i--)
         fprintf(f, "%s<span class=\"sev %s\">%s</span> %lld", i < 4 ? " &nbsp;" : "",
-                sev_label[i], sev_label[i], o->sev[i]);
+                sev_name(i), sev_name(i), o->sev[i]);
     fputs("</td></tr>\n</table>\n", f);
+}
+
+/* JSON: key: {"sessions": n, "percent": n's share of total}. */
+static void jw_share(struct jw *w, const char *k, long long n, long long total)
+{
+    jw_key(w, k);
+    jw_open(w, '{');
+    jw_kint(w, "sessions", n);
+    jw_key(w, "percent");
+    jw_real(w, pct(n, total), 1);
+    jw_close(w, '}');
 }
 
 /* Section 1: overview.  0 or -1. */
 static int sec_overview(struct rctx *c, const struct overview *o)
 {
     char a[32], b[32], sentence[1024];
-    static const char *const sev_label[5] = { "info", "low", "medium", "high", "critical" };
     struct jw *w = &c->jw;
     FILE *f = c->out;
 
@@ -2362,10 +2371,8 @@ static int sec_overview(struct rctx *c, const struct overview *o)
         jw_open(w, '{');
         jw_key(w, "period");
         jw_open(w, '{');
-        jw_key(w, "start");
-        if (o->has_period) jw_real(w, o->first, 6); else jw_null(w);
-        jw_key(w, "end");
-        if (o->has_period) jw_real(w, o->last, 6); else jw_null(w);
+        jw_kts(w, "start", o->has_period, o->first);
+        jw_kts(w, "end", o->has_period, o->last);
         jw_close(w, '}');
         jw_key(w, "captures");
         jw_open(w, '{');
@@ -2384,22 +2391,10 @@ static int sec_overview(struct rctx *c, const struct overview *o)
         jw_kint(w, "sessions_unfinished", o->open);
         jw_key(w, "protection");
         jw_open(w, '{');
-        for (int i = 0; i < 5; i++) {
-            jw_key(w, prot_order[i]);
-            jw_open(w, '{');
-            jw_kint(w, "sessions", o->prot[i]);
-            jw_key(w, "percent");
-            jw_real(w, pct(o->prot[i], o->sessions), 1);
-            jw_close(w, '}');
-        }
-        if (o->other_prot) {
-            jw_key(w, "other");
-            jw_open(w, '{');
-            jw_kint(w, "sessions", o->other_prot);
-            jw_key(w, "percent");
-            jw_real(w, pct(o->other_prot, o->sessions), 1);
-            jw_close(w, '}');
-        }
+        for (int i = 0; i < 5; i++)
+            jw_share(w, prot_order[i], o->prot[i], o->sessions);
+        if (o->other_prot)
+            jw_share(w, "other", o->other_prot, o->sessions);
         jw_close(w, '}');
         jw_kint(w, "messages", o->msgs);
         jw_kint(w, "cleartext_messages", o->clear_msgs);
@@ -2419,7 +2414,7 @@ static int sec_overview(struct rctx *c, const struct overview *o)
         jw_key(w, "findings_by_severity");
         jw_open(w, '{');
         for (int i = 4; i >= 0; i--)
-            jw_kint(w, sev_label[i], o->sev[i]);
+            jw_kint(w, sev_name(i), o->sev[i]);
         jw_close(w, '}');
         jw_kint(w, "attack_findings", o->attacks);
         jw_key(w, "summary");
@@ -2436,11 +2431,8 @@ static int sec_overview(struct rctx *c, const struct overview *o)
     } else {
         fprintf(f, "  Period covered       -\n");
     }
-    if (c->f && (c->f->since != 0 || c->f->until != 0)) {
-        if (c->f->since != 0) fmt_ts(c->f->since, a, sizeof a); else snprintf(a, sizeof a, "-");
-        if (c->f->until != 0) fmt_ts(c->f->until, b, sizeof b); else snprintf(b, sizeof b, "-");
+    if (filter_period(c, a, b, sizeof a))
         fprintf(f, "  Filter               connections starting from %s until %s\n", a, b);
-    }
     fprintf(f, "  Captures             %lld (%lld complete, %lld interrupted), %lld packets\n",
             o->caps, o->caps_complete, o->caps_interrupted, o->packets);
     if (o->dropped || o->ifdropped || o->truncated || o->undecodable)
@@ -2923,7 +2915,7 @@ static int sec_clients(struct rctx *c)
 
     /* Text: the address column is as wide as the widest address shown. */
     if (c->fmt == REP_TEXT &&
-        query_ints(c, S_CTE "SELECT max(length(client_ip)) FROM s", &ipw, 1) < 0)
+        query_into(c, S_CTE "SELECT max(length(client_ip)) FROM s", FIGS(&ipw)) < 0)
         return -1;
     c->client_cols = ipw < 15 ? 15 : ipw > 39 ? 39 : (size_t)ipw;
     /* One pass, as for the servers: by client and EHLO name, then by
@@ -3155,12 +3147,6 @@ static int sec_credentials(struct rctx *c)
 }
 
 /* ---- findings ------------------------------------------------------------ */
-
-/* The name of severity rank r (SEV_RANK). */
-static const char *sev_name(int r)
-{
-    return mt_severity_name((enum mt_severity)(r < 0 || r > 4 ? 0 : r));
-}
 
 /* What the findings section says when it has no finding. */
 static const char *no_findings(const struct rctx *c)
@@ -3749,13 +3735,11 @@ static int report_body(struct rctx *c)
         jw_cstr(w, MAILTAP_VERSION);
         jw_key(w, "filter");
         jw_open(w, '{');
-        jw_key(w, "since");
-        if (c->f && c->f->since != 0) jw_real(w, c->f->since, 6); else jw_null(w);
-        jw_key(w, "until");
-        if (c->f && c->f->until != 0) jw_real(w, c->f->until, 6); else jw_null(w);
+        jw_kts(w, "since", c->f && c->f->since != 0, c->f ? c->f->since : 0);
+        jw_kts(w, "until", c->f && c->f->until != 0, c->f ? c->f->until : 0);
         jw_key(w, "min_severity");
         if (c->f && c->f->min_severity >= 0)
-            jw_cstr(w, mt_severity_name((enum mt_severity)c->f->min_severity));
+            jw_cstr(w, sev_name(c->f->min_severity));
         else
             jw_null(w);
         jw_close(w, '}');
