@@ -2576,9 +2576,10 @@ static int sec_direction(struct rctx *c)
     " ELSE banner END)"
 
 /* Per server (ip, port): columns ip, port, host, conns, clear, part, stls,
- * tls, ind, offered, msgs; offered: STARTTLS as the server offered it in
- * its cleartext EHLO replies, 'yes', 'no' or 'mixed' across its
- * connections, NULL when no such reply was seen.  An ORDER BY follows.  One pass:
+ * tls, ind, offered, msgs (those of the CSV table "servers"); offered:
+ * STARTTLS as the server offered it in its cleartext EHLO replies, 'yes',
+ * 'no' or 'mixed' across its connections, NULL when no such reply was
+ * seen.  An ORDER BY follows.  One pass:
  * grouped by server and banner host first, then by server, the host being
  * the most frequent one (bare column of the min(rn) row, SQLite's rule),
  * so that no join between two aggregates is needed (SQLite would scan one
@@ -2737,7 +2738,8 @@ static void sec_close(struct rctx *c, const struct list_sec *s, int rows)
     }
 }
 
-/* Writes section s: the rows of sql (a literal of this file).  0 or -1. */
+/* Writes section s: the rows of sql (a literal of this file); nothing in
+ * text when s has no text form.  0 or -1. */
 static int sec_list(struct rctx *c, const struct list_sec *s, const char *sql)
 {
     const struct csv_table *t = csv_table_find(s->key);
