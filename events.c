@@ -254,6 +254,10 @@ static void jb_code(ev_writer_t *w, int v)
         jb_i64(w, v);
 }
 
+/* A key and its value, written by fn (jb_u64, jb_i64, jb_ts, jb_bool,
+ * jb_code). */
+#define KV(w, k, fn, v) (jb_key(w, k), fn(w, v))
+/* A key and a string field (a char array): null when empty. */
 #define KSTR(w, k, field) (jb_key(w, k), jb_str(w, field, sizeof(field)))
 /* A key and one of our own static names (protection, severity, ...):
  * plain ASCII, written quoted without escaping. */
@@ -281,10 +285,8 @@ static void jb_begin(ev_writer_t *w, const char *type, int64_t capture_id,
     jb_raw(w, "{\"type\":\"");
     jb_raw(w, type);
     jb_raw(w, "\"");
-    jb_key(w, "capture_id");
-    jb_i64(w, capture_id);
-    jb_key(w, "session_id");
-    jb_i64(w, session_id);
+    KV(w, "capture_id", jb_i64, capture_id);
+    KV(w, "session_id", jb_i64, session_id);
 }
 
 /* Ends the line and writes it with one write(2) (looping on short
@@ -319,33 +321,24 @@ void ev_session(ev_writer_t *w, int64_t capture_id, int64_t session_id,
     if (!w || !ep || !s)
         return;
     jb_begin(w, "session", capture_id, session_id);
-    jb_key(w, "ts");
-    jb_ts(w, s->start_ts);
+    KV(w, "ts", jb_ts, s->start_ts);
     jb_key(w, "client");
     jb_endpoint(w, ep->client_ip, sizeof ep->client_ip, ep->client_port);
     jb_key(w, "server");
     jb_endpoint(w, ep->server_ip, sizeof ep->server_ip, ep->server_port);
     KNAME(w, "protection", mt_protection_name(s->protection));
     KSTR(w, "client_ip", ep->client_ip);
-    jb_key(w, "client_port");
-    jb_u64(w, ep->client_port);
+    KV(w, "client_port", jb_u64, ep->client_port);
     KSTR(w, "server_ip", ep->server_ip);
-    jb_key(w, "server_port");
-    jb_u64(w, ep->server_port);
-    jb_key(w, "vlan");
-    jb_u64(w, ep->vlan);
-    jb_key(w, "start_ts");
-    jb_ts(w, s->start_ts);
-    jb_key(w, "end_ts");
-    jb_ts(w, s->end_ts);
+    KV(w, "server_port", jb_u64, ep->server_port);
+    KV(w, "vlan", jb_u64, ep->vlan);
+    KV(w, "start_ts", jb_ts, s->start_ts);
+    KV(w, "end_ts", jb_ts, s->end_ts);
     KNAME(w, "end_reason", mt_end_reason_name(s->end_reason));
     KSTR(w, "confidence", s->confidence);
-    jb_key(w, "starttls_offered");
-    jb_bool(w, s->starttls_offered);
-    jb_key(w, "starttls_requested");
-    jb_bool(w, s->starttls_requested);
-    jb_key(w, "starttls_reply");
-    jb_code(w, s->starttls_reply);
+    KV(w, "starttls_offered", jb_bool, s->starttls_offered);
+    KV(w, "starttls_requested", jb_bool, s->starttls_requested);
+    KV(w, "starttls_reply", jb_code, s->starttls_reply);
     KSTR(w, "banner", s->banner);
     KSTR(w, "helo", s->helo);
     KSTR(w, "helo_verb", s->helo_verb);
@@ -359,47 +352,30 @@ void ev_session(ev_writer_t *w, int64_t capture_id, int64_t session_id,
     KSTR(w, "cert_sha256", s->cert_sha256);
     KSTR(w, "cert_subject", s->cert_subject);
     KSTR(w, "cert_issuer", s->cert_issuer);
-    jb_key(w, "cert_not_before");
-    jb_ts(w, s->cert_not_before);
-    jb_key(w, "cert_not_after");
-    jb_ts(w, s->cert_not_after);
-    jb_key(w, "exposed_envelope");
-    jb_bool(w, s->exposed_envelope);
-    jb_key(w, "exposed_content");
-    jb_bool(w, s->exposed_content);
-    jb_key(w, "exposed_credentials");
-    jb_bool(w, s->exposed_credentials);
-    jb_key(w, "cleartext_messages");
-    jb_u64(w, s->cleartext_messages);
-    jb_key(w, "client_bytes");
-    jb_u64(w, s->client_bytes);
-    jb_key(w, "server_bytes");
-    jb_u64(w, s->server_bytes);
-    jb_key(w, "gap_bytes");
-    jb_u64(w, s->gap_bytes);
-    jb_key(w, "syn_seen");
-    jb_bool(w, s->syn_seen);
-    jb_key(w, "one_sided");
-    jb_bool(w, s->one_sided);
-    jb_key(w, "tls_started");
-    jb_bool(w, s->tls_started);
+    KV(w, "cert_not_before", jb_ts, s->cert_not_before);
+    KV(w, "cert_not_after", jb_ts, s->cert_not_after);
+    KV(w, "exposed_envelope", jb_bool, s->exposed_envelope);
+    KV(w, "exposed_content", jb_bool, s->exposed_content);
+    KV(w, "exposed_credentials", jb_bool, s->exposed_credentials);
+    KV(w, "cleartext_messages", jb_u64, s->cleartext_messages);
+    KV(w, "client_bytes", jb_u64, s->client_bytes);
+    KV(w, "server_bytes", jb_u64, s->server_bytes);
+    KV(w, "gap_bytes", jb_u64, s->gap_bytes);
+    KV(w, "syn_seen", jb_bool, s->syn_seen);
+    KV(w, "one_sided", jb_bool, s->one_sided);
+    KV(w, "tls_started", jb_bool, s->tls_started);
     /* TLS handshake details (schema v2) */
     KSTR(w, "tls_alpn", s->tls_alpn);
     KSTR(w, "ja3", s->ja3);
     KSTR(w, "ja4", s->ja4);
-    jb_key(w, "tls_handshake_complete");
-    jb_bool(w, s->tls_handshake_complete);
-    jb_key(w, "tls_resumed");
-    jb_bool(w, s->tls_resumed);
+    KV(w, "tls_handshake_complete", jb_bool, s->tls_handshake_complete);
+    KV(w, "tls_resumed", jb_bool, s->tls_resumed);
     KSTR(w, "cert_sans", s->cert_sans);
     KSTR(w, "cert_key_type", s->cert_key_type);
-    jb_key(w, "cert_key_bits");
-    jb_code(w, s->cert_key_bits);
+    KV(w, "cert_key_bits", jb_code, s->cert_key_bits);
     KSTR(w, "cert_sig_alg", s->cert_sig_alg);
-    jb_key(w, "cert_self_signed");
-    jb_bool(w, s->cert_self_signed);
-    jb_key(w, "cert_chain_len");
-    jb_i64(w, s->chain_len > 0 ? s->chain_len : 0);
+    KV(w, "cert_self_signed", jb_bool, s->cert_self_signed);
+    KV(w, "cert_chain_len", jb_i64, s->chain_len > 0 ? s->chain_len : 0);
     jb_end(w);
 }
 
@@ -409,32 +385,23 @@ void ev_message(ev_writer_t *w, int64_t capture_id, int64_t session_id,
     if (!w || !m)
         return;
     jb_begin(w, "message", capture_id, session_id);
-    jb_key(w, "ts");
-    jb_ts(w, m->ts);
-    jb_key(w, "seq");
-    jb_u64(w, m->seq);
+    KV(w, "ts", jb_ts, m->ts);
+    KV(w, "seq", jb_u64, m->seq);
     KNAME(w, "method", mt_method_name(m->method));
-    if (m->mail_from_seen && m->mail_from[0] == '\0') {
-        jb_key(w, "mail_from");
-        jb_raw(w, "\"\"");                /* the null sender <>, as stored */
-    } else {
+    if (m->mail_from_seen && m->mail_from[0] == '\0')
+        KV(w, "mail_from", jb_raw, "\"\"");   /* the null sender <>, as stored */
+    else
         KSTR(w, "mail_from", m->mail_from);
-    }
-    jb_key(w, "rcpt_count");
-    jb_u64(w, m->rcpt_count);
-    jb_key(w, "size");
-    jb_u64(w, m->size);
+    KV(w, "rcpt_count", jb_u64, m->rcpt_count);
+    KV(w, "size", jb_u64, m->size);
     KSTR(w, "body_sha256", m->body_sha256);
     KSTR(w, "subject", m->subject);
     KSTR(w, "message_id", m->message_id);
     KSTR(w, "from_hdr", m->from_hdr);
     KSTR(w, "date_hdr", m->date_hdr);
-    jb_key(w, "reply_code");
-    jb_code(w, m->reply_code);
-    jb_key(w, "content_exposed");
-    jb_bool(w, m->content_exposed);
-    jb_key(w, "complete");
-    jb_bool(w, m->complete);
+    KV(w, "reply_code", jb_code, m->reply_code);
+    KV(w, "content_exposed", jb_bool, m->content_exposed);
+    KV(w, "complete", jb_bool, m->complete);
     jb_key(w, "recipients");
     jb_mem(w, "[", 1);
     for (size_t i = 0; m->rcpts && i < m->n_rcpts; i++) {
@@ -442,8 +409,7 @@ void ev_message(ev_writer_t *w, int64_t capture_id, int64_t session_id,
         jb_raw(w, i ? ",{\"address\":" : "{\"address\":");
         jb_str(w, r->address, sizeof r->address);
         KSTR(w, "domain", r->domain);
-        jb_key(w, "reply_code");
-        jb_code(w, r->reply_code);
+        KV(w, "reply_code", jb_code, r->reply_code);
         jb_mem(w, "}", 1);
     }
     jb_mem(w, "]", 1);
@@ -456,8 +422,7 @@ void ev_finding(ev_writer_t *w, int64_t capture_id, int64_t session_id,
     if (!w || !f)
         return;
     jb_begin(w, "finding", capture_id, session_id);
-    jb_key(w, "ts");
-    jb_ts(w, f->ts);
+    KV(w, "ts", jb_ts, f->ts);
     jb_key(w, "kind");
     jb_str(w, f->kind && *f->kind ? f->kind : "unknown", 128);
     KNAME(w, "severity", mt_severity_name(f->severity));

@@ -480,7 +480,8 @@ struct jw {
 };
 
 /* The tables of the CSV report, in report order, with the columns of each
- * (for the header of an empty table written alone). */
+ * (for the header of an empty table written alone, and the keys of the
+ * rows of the list sections: jw_row). */
 static const struct csv_table {
     const char *name, *cols;
 } csv_tables[] = {
@@ -557,18 +558,31 @@ static void csv_field(FILE *f, const void *vp, size_t n, int num)
     fputc('"', f);
 }
 
+/* The next name of the list at *p (names separated by sep, a list of
+ * ours): its start, with its length in *len, and *p moved past it; NULL at
+ * the end of the list. */
+static const char *list_next(const char **p, char sep, size_t *len)
+{
+    const char *name = *p, *e;
+
+    if (*name == '\0')
+        return NULL;
+    e = strchr(name, sep);
+    *len = e ? (size_t)(e - name) : strlen(name);
+    *p = name + *len + (e ? 1 : 0);
+    return name;
+}
+
 /* Writes the comma-separated names of cols as a quoted CSV header row. */
 static void csv_header_row(FILE *f, const char *cols)
 {
-    const char *p = cols;
+    const char *p = cols, *name;
+    size_t len;
 
-    while (*p) {
-        const char *e = strchr(p, ',');
-        size_t len = e ? (size_t)(e - p) : strlen(p);
-        if (p != cols)
+    while ((name = list_next(&p, ',', &len)) != NULL) {
+        if (name != cols)
             fputc(',', f);
-        csv_field(f, p, len, 0);
-        p += len + (e ? 1 : 0);
+        csv_field(f, name, len, 0);
     }
     fputc('\n', f);
 }
@@ -934,6 +948,35 @@ static void jw_kint(struct jw *w, const char *k, long long v)
     jw_int(w, v);
 }
 
+/* key: a time (packet time, microseconds), or null when there is
+ * none (!have). */
+static void jw_kts(struct jw *w, const char *k, int have, double ts)
+{
+    jw_key(w, k);
+    if (have)
+        jw_real(w, ts, 6);
+    else
+        jw_null(w);
+}
+
+/* A table row: an object of the first columns of q, column i under the
+ * i-th name of cols (the comma-separated header of its csv_tables entry,
+ * so that the keys are always those of the CSV header). */
+static void jw_row(struct jw *w, sqlite3_stmt *q, const char *cols)
+{
+    const char *p = cols, *name;
+    size_t len;
+    int i = 0;
+
+    jw_open(w, '{');
+    while ((name = list_next(&p, ',', &len)) != NULL) {
+        char key[JW_KEY];
+        snprintf(key, sizeof key, "%.*s", (int)len, name);
+        jw_kcol(w, key, q, i++);
+    }
+    jw_close(w, '}');
+}
+
 /* ======================================================================
  * Small helpers: columns, time, endpoints
  * ====================================================================== */
@@ -1016,6 +1059,15 @@ static void ln_endpoint(struct line *l, sqlite3_stmt *q, int ip_col, int port_co
         len += (size_t)snprintf(tmp + len, sizeof tmp - len, ":%lld",
                                 (long long)sqlite3_column_int64(q, port_col));
     ln_esc(l, tmp, len, maxcols);
+}
+
+/* Appends the connection "client -> server:port" of row q: the client's
+ * address in column cip, the server's address and port in sip, sip + 1. */
+static void ln_conn(struct line *l, sqlite3_stmt *q, int cip, int sip)
+{
+    ln_endpoint(l, q, cip, -1, 30);
+    ln_str(l, " -> ", 4);
+    ln_endpoint(l, q, sip, sip + 1, 40);
 }
 
 /* ======================================================================
@@ -1157,6 +1209,7 @@ struct rctx {
     const char *tfmt;   /* strftime format of the timeline buckets    */
     int color;          /* text on a terminal: emphasis sequences      */
     const char *table;  /* CSV: the one table to write, NULL = all     */
+    size_t client_cols; /* text: width of the client addresses (clients) */
 };
 
 /* Sets errbuf (printf style) and returns -1. */
@@ -1231,23 +1284,31 @@ static int finish(struct rctx *c, sqlite3_stmt *q, int rc)
     return 0;
 }
 
-/* Runs a one-row query into out[0..n) as int64 (NULL → 0).  0 or -1. */
-static int query_ints(struct rctx *c, const char *sql, long long *out, int n)
+/* Runs a one-row query into the n figures *dst[0..n), column i into
+ * *dst[i] (NULL → 0).  0 or -1. */
+static int query_into(struct rctx *c, const char *sql, long long *const *dst, int n)
 {
     sqlite3_stmt *q = prep(c, sql);
     int rc;
 
-    memset(out, 0, sizeof *out * (size_t)n);
+    for (int i = 0; i < n; i++)
+        *dst[i] = 0;
     if (!q)
         return -1;
     rc = sqlite3_step(q);
     if (rc == SQLITE_ROW) {
         int nc = sqlite3_column_count(q);
         for (int i = 0; i < n && i < nc; i++)
-            out[i] = sqlite3_column_int64(q, i);
+            *dst[i] = sqlite3_column_int64(q, i);
     }
     return finish(c, q, rc);
 }
+
+/* The addresses of the figures a query fills, as the dst and n of
+ * query_into. */
+#define FIGS(...)                                                                      \
+    (long long *const[]){ __VA_ARGS__ },                                               \
+    (int)(sizeof((long long *const[]){ __VA_ARGS__ }) / sizeof(long long *))
 
 /* Opens a read snapshot (unless a transaction is already open) so all the
  * figures agree while another process writes.  0 or -1. */
@@ -1354,8 +1415,30 @@ static int out_check(struct rctx *c)
     " 'smtp_smuggling_eod_ambiguity')"
 
 /* ======================================================================
- * mailtap sessions
+ * mailtap sessions, mailtap findings
  * ====================================================================== */
+
+/* Starts the listing `mailtap what` (text or JSON lines) in c, in one read
+ * snapshot.  0 or -1 with errbuf. */
+static int listing_begin(struct rctx *c, const char *what, store_t *st, enum rep_format fmt,
+                         const struct rep_filter *f, FILE *out, char *errbuf, size_t errsz)
+{
+    if (ctx_init(c, st, fmt, f, out, errbuf, errsz) < 0)
+        return -1;
+    if (fmt != REP_TEXT && fmt != REP_JSON)
+        return rerr(c, "%s: only text and json formats", what);
+    return snap_begin(c);
+}
+
+/* Ends a listing of rows rows whose row loop gave r (0, or -1 with
+ * errbuf); the text says none when there was no row.  0 or -1. */
+static int listing_end(struct rctx *c, int r, int rows, const char *none)
+{
+    if (r == 0 && rows == 0 && c->fmt == REP_TEXT)
+        fputs(none, c->out);
+    snap_end(c);
+    return r < 0 ? -1 : out_check(c);
+}
 
 #define SESSIONS_WHERE                                                                 \
     " WHERE (:prot IS NULL OR protection = :prot)"                                     \
@@ -1371,16 +1454,12 @@ int rep_sessions(store_t *st, enum rep_format fmt, const struct rep_filter *f, F
     struct line l;
     int rc, rows = 0;
 
-    if (ctx_init(&c, st, fmt, f, out, errbuf, errsz) < 0)
-        return -1;
-    if (fmt != REP_TEXT && fmt != REP_JSON)
-        return rerr(&c, "sessions: only text and json formats");
-    if (snap_begin(&c) < 0)
+    if (listing_begin(&c, "sessions", st, fmt, f, out, errbuf, errsz) < 0)
         return -1;
     if (fmt == REP_JSON) {
         q = prep(&c, "SELECT * FROM sessions" SESSIONS_WHERE);
         if (!q)
-            goto fail;
+            return listing_end(&c, -1, 0, NULL);
         jw_init(&c.jw, out, REP_JSON, 0, NULL);
         while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
             int nc = sqlite3_column_count(q);
@@ -1392,17 +1471,14 @@ int rep_sessions(store_t *st, enum rep_format fmt, const struct rep_filter *f, F
             jw_close(&c.jw, '}');
             fputc('\n', out);
         }
-        if (finish(&c, q, rc) < 0)
-            goto fail;
-        snap_end(&c);
-        return out_check(&c);
+        return listing_end(&c, finish(&c, q, rc), rows, NULL);
     }
     q = prep(&c, "SELECT id, start_ts, client_ip, client_port, server_ip, server_port,"
                  " protection, exposed_envelope, exposed_content, exposed_credentials,"
                  " cleartext_messages, auth_mechanism, auth_outcome, banner FROM sessions"
                  SESSIONS_WHERE);
     if (!q)
-        goto fail;
+        return listing_end(&c, -1, 0, NULL);
     ln_init(&l, LIST_COLS);
     while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
         size_t n1, n2;
@@ -1460,27 +1536,18 @@ int rep_sessions(store_t *st, enum rep_format fmt, const struct rep_filter *f, F
         ln_col(&l, q, 13, 40);
         ln_out(&l, out);
     }
-    if (finish(&c, q, rc) < 0)
-        goto fail;
-    if (rows == 0)
-        fputs("no sessions\n", out);
-    snap_end(&c);
-    return out_check(&c);
-fail:
-    snap_end(&c);
-    return -1;
+    return listing_end(&c, finish(&c, q, rc), rows, "no sessions\n");
 }
-
-/* ======================================================================
- * mailtap findings
- * ====================================================================== */
 
 /* `mailtap findings` (contract in reports.h): text or JSON lines. */
 int rep_findings(store_t *st, enum rep_format fmt, const struct rep_filter *f, FILE *out,
                  char *errbuf, size_t errsz)
 {
+    /* JSON: the columns under these names. */
+    static const char keys[] = "id,session_id,message_id,message_seq,kind,severity,ts,"
+                               "evidence,client_ip,client_port,server_ip,server_port,protection";
     static const char sql[] =
-        "SELECT f.id, f.severity, f.kind, f.session_id, f.message_id, m.seq, f.ts,"
+        "SELECT f.id, f.session_id, f.message_id, m.seq, f.kind, f.severity, f.ts,"
         " f.evidence, s.client_ip, s.client_port, s.server_ip, s.server_port, s.protection"
         " FROM findings f JOIN sessions s ON s.id = f.session_id"
         " LEFT JOIN messages m ON m.id = f.message_id"
@@ -1494,46 +1561,27 @@ int rep_findings(store_t *st, enum rep_format fmt, const struct rep_filter *f, F
     struct line l;
     int rc, rows = 0;
 
-    if (ctx_init(&c, st, fmt, f, out, errbuf, errsz) < 0)
-        return -1;
-    if (fmt != REP_TEXT && fmt != REP_JSON)
-        return rerr(&c, "findings: only text and json formats");
-    if (snap_begin(&c) < 0)
+    if (listing_begin(&c, "findings", st, fmt, f, out, errbuf, errsz) < 0)
         return -1;
     q = prep(&c, sql);
     if (!q)
-        goto fail;
+        return listing_end(&c, -1, 0, NULL);
     jw_init(&c.jw, out, REP_JSON, 0, NULL);
     ln_init(&l, LIST_COLS);
     while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
         rows++;
         if (fmt == REP_JSON) {
-            struct jw *w = &c.jw;
-            jw_open(w, '{');
-            jw_kcol(w, "id", q, 0);
-            jw_kcol(w, "session_id", q, 3);
-            jw_kcol(w, "message_id", q, 4);
-            jw_kcol(w, "message_seq", q, 5);
-            jw_kcol(w, "kind", q, 2);
-            jw_kcol(w, "severity", q, 1);
-            jw_kcol(w, "ts", q, 6);
-            jw_kcol(w, "evidence", q, 7);
-            jw_kcol(w, "client_ip", q, 8);
-            jw_kcol(w, "client_port", q, 9);
-            jw_kcol(w, "server_ip", q, 10);
-            jw_kcol(w, "server_port", q, 11);
-            jw_kcol(w, "protection", q, 12);
-            jw_close(w, '}');
+            jw_row(&c.jw, q, keys);
             fputc('\n', out);
             continue;
         }
         ln_fmt(&l, "%lld", (long long)sqlite3_column_int64(q, 0));
         ln_pad(&l, 8);
-        ln_col(&l, q, 1, 9);
+        ln_col(&l, q, 5, 9);
         ln_pad(&l, 18);
-        ln_col(&l, q, 2, 36);
+        ln_col(&l, q, 4, 36);
         ln_pad(&l, 55);
-        ln_fmt(&l, "session=%lld", (long long)sqlite3_column_int64(q, 3));
+        ln_fmt(&l, "session=%lld", (long long)sqlite3_column_int64(q, 1));
         ln_pad(&l, 71);
         ln_endpoint(&l, q, 8, 9, 29);
         ln_str(&l, " -> ", 4);
@@ -1544,15 +1592,7 @@ int rep_findings(store_t *st, enum rep_format fmt, const struct rep_filter *f, F
         ln_col(&l, q, 7, 1024);
         ln_out(&l, out);
     }
-    if (finish(&c, q, rc) < 0)
-        goto fail;
-    if (rows == 0 && fmt == REP_TEXT)
-        fputs("no findings\n", out);
-    snap_end(&c);
-    return out_check(&c);
-fail:
-    snap_end(&c);
-    return -1;
+    return listing_end(&c, finish(&c, q, rc), rows, "no findings\n");
 }
 
 /* ======================================================================
@@ -1708,6 +1748,9 @@ static void h_str(FILE *f, const char *s)
     html_esc(f, s, strlen(s));
 }
 
+/* A missing value in a table cell: a dimmed dash. */
+#define H_NA "<span class=\"na\">\xe2\x80\x93</span>"
+
 /* <td> with column i escaped ("–" when NULL or empty), cut after maxcols
  * columns when maxcols > 0 (the JSON and CSV reports keep whole values);
  * cls may be NULL. */
@@ -1725,7 +1768,7 @@ static void h_td_col(FILE *f, sqlite3_stmt *q, int i, const char *cls, size_t ma
     else if (t && n > 0)
         h_val(f, t, n, maxcols, 0);
     else
-        fputs("<span class=\"na\">\xe2\x80\x93</span>", f);
+        fputs(H_NA, f);
     fputs("</td>", f);
 }
 
@@ -1747,7 +1790,7 @@ static void h_td_ts(FILE *f, sqlite3_stmt *q, int i)
     char b[32];
 
     if (sqlite3_column_type(q, i) == SQLITE_NULL) {
-        fputs("<td class=\"t\"><span class=\"na\">\xe2\x80\x93</span></td>", f);
+        fputs("<td class=\"t\">" H_NA "</td>", f);
         return;
     }
     fmt_ts(sqlite3_column_double(q, i), b, sizeof b);
@@ -1778,27 +1821,48 @@ static void h_endpoint(FILE *f, sqlite3_stmt *q, int ip_col, int port_col)
         fprintf(f, ":%lld", (long long)sqlite3_column_int64(q, port_col));
 }
 
+/* <td class="c"> with the connection "client → server:port" of row q (the
+ * columns as for ln_conn). */
+static void h_td_conn(FILE *f, sqlite3_stmt *q, int cip, int sip)
+{
+    fputs("<td class=\"c\">", f);
+    h_endpoint(f, q, cip, -1);
+    fputs(" &rarr; ", f);
+    h_endpoint(f, q, sip, sip + 1);
+    fputs("</td>", f);
+}
+
 /* The header row of a table: labels separated by '|'; a label starting
  * with '#' is a numeric column (right-aligned). */
 static void h_table(FILE *f, const char *cls, const char *labels)
 {
-    const char *p = labels;
+    const char *p = labels, *label;
+    size_t len;
 
     fprintf(f, "<table class=\"%s\">\n<thead><tr>", cls);
-    while (*p) {
-        const char *e = strchr(p, '|');
-        size_t len = e ? (size_t)(e - p) : strlen(p);
-        if (*p == '#') {
+    while ((label = list_next(&p, '|', &len)) != NULL) {
+        if (*label == '#') {
             fputs("<th class=\"n\">", f);
-            html_esc(f, p + 1, len - 1);
+            html_esc(f, label + 1, len - 1);
         } else {
             fputs("<th>", f);
-            html_esc(f, p, len);
+            html_esc(f, label, len);
         }
         fputs("</th>", f);
-        p += len + (e ? 1 : 0);
     }
     fputs("</tr></thead>\n<tbody>\n", f);
+}
+
+/* The number of columns of a table with these labels (as for h_table). */
+static int h_ncols(const char *labels)
+{
+    const char *p = labels;
+    size_t len;
+    int n = 0;
+
+    while (list_next(&p, '|', &len) != NULL)
+        n++;
+    return n;
 }
 
 /* Ends a table; more > 0 adds a last row saying how many were left out. */
@@ -1808,6 +1872,15 @@ static void h_table_end(FILE *f, long long more, int ncols)
         fprintf(f, "<tr><td class=\"more\" colspan=\"%d\">\xe2\x80\xa6 and %lld more "
                 "(the CSV and JSON reports list all of them)</td></tr>\n", ncols, more);
     fputs("</tbody></table>\n", f);
+}
+
+/* A section's anchor (the target of its link in the page's <nav>) and its
+ * heading. */
+static void h_heading(FILE *f, const char *anchor, const char *heading)
+{
+    fprintf(f, "<div class=\"anchor\" id=\"%s\"></div><h2>", anchor);
+    h_str(f, heading);
+    fputs("</h2>\n", f);
 }
 
 /* Colours of the protection values (prot_order), on screen and on paper. */
@@ -1830,6 +1903,19 @@ static void h_swatch(FILE *f, const char *color)
 {
     fprintf(f, "<svg class=\"sw\" width=\"12\" height=\"12\" aria-hidden=\"true\">"
             "<rect width=\"12\" height=\"12\" fill=\"%s\"/></svg>", color);
+}
+
+/* Ends an SVG chart, then its legend: a swatch and a label for each of
+ * the n colours. */
+static void h_chart_end(FILE *f, const char *const *color, const char *const *label, int n)
+{
+    fputs("</svg>\n<p class=\"note\">", f);
+    for (int i = 0; i < n; i++) {
+        h_swatch(f, color[i]);
+        h_str(f, label[i]);
+        fputs(i < n - 1 ? " &nbsp; " : "", f);
+    }
+    fputs("</p>\n", f);
 }
 
 /* The page head: title, inline style (screen and print), no script, and a
@@ -1922,63 +2008,70 @@ static const char *const prot_order[5] = {
     "cleartext", "partial", "starttls", "implicit_tls", "indeterminate"
 };
 
+/* The name of severity rank r (SEV_RANK, enum mt_severity); "info" for
+ * anything else. */
+static const char *sev_name(int r)
+{
+    return mt_severity_name((enum mt_severity)r);
+}
+
+/* The report's period filter as two times, "-" for an open end, into a
+ * and b (sz bytes each, >= 32).  0 when the report has no period filter. */
+static int filter_period(const struct rctx *c, char *a, char *b, size_t sz)
+{
+    if (!c->f || (c->f->since == 0 && c->f->until == 0))
+        return 0;
+    if (c->f->since != 0)
+        fmt_ts(c->f->since, a, sz);
+    else
+        snprintf(a, sz, "-");
+    if (c->f->until != 0)
+        fmt_ts(c->f->until, b, sz);
+    else
+        snprintf(b, sz, "-");
+    return 1;
+}
+
 /* Gathers the overview figures.  0 or -1. */
 static int gather_overview(struct rctx *c, struct overview *o)
 {
-    long long v[16];
     sqlite3_stmt *q;
     int rc;
 
     memset(o, 0, sizeof *o);
-    if (query_ints(c, S_CTE "SELECT count(*), sum(protection = 'cleartext'),"
+    if (query_into(c, S_CTE "SELECT count(*), sum(protection = 'cleartext'),"
                    " sum(protection = 'partial'), sum(protection = 'starttls'),"
                    " sum(protection = 'implicit_tls'), sum(protection = 'indeterminate'),"
                    " sum(exposed_envelope != 0), sum(exposed_content != 0),"
-                   " sum(exposed_credentials != 0), sum(complete = 0) FROM s", v, 10) < 0)
+                   " sum(exposed_credentials != 0), sum(complete = 0) FROM s",
+                   FIGS(&o->sessions, &o->prot[0], &o->prot[1], &o->prot[2], &o->prot[3],
+                        &o->prot[4], &o->env, &o->content, &o->cred, &o->open)) < 0)
         return -1;
-    o->sessions = v[0];
-    for (int i = 0; i < 5; i++)
-        o->prot[i] = v[1 + i];
-    o->other_prot = v[0] - v[1] - v[2] - v[3] - v[4] - v[5];
-    o->env = v[6];
-    o->content = v[7];
-    o->cred = v[8];
-    o->open = v[9];
-    if (query_ints(c, S_CTE "SELECT count(*), sum(m.content_exposed != 0),"
+    o->other_prot = o->sessions - o->prot[0] - o->prot[1] - o->prot[2] - o->prot[3] - o->prot[4];
+    if (query_into(c, S_CTE "SELECT count(*), sum(m.content_exposed != 0),"
                    " count(DISTINCT CASE WHEN m.content_exposed != 0 THEN m.session_id END)"
-                   " FROM messages m JOIN s ON s.id = m.session_id", v, 3) < 0)
+                   " FROM messages m JOIN s ON s.id = m.session_id",
+                   FIGS(&o->msgs, &o->clear_msgs, &o->clear_msg_sessions)) < 0)
         return -1;
-    o->msgs = v[0];
-    o->clear_msgs = v[1];
-    o->clear_msg_sessions = v[2];
-    if (query_ints(c, "SELECT count(*), sum(packets), sum(status = 'complete'),"
+    if (query_into(c, "SELECT count(*), sum(packets), sum(status = 'complete'),"
                    " sum(status = 'interrupted'), sum(dropped), sum(ifdropped), sum(truncated),"
                    " sum(undecodable), sum(evicted), sum(evicted_bytes) FROM captures"
                    " WHERE (:since = 0 OR last_ts IS NULL OR last_ts >= :since)"
-                   " AND (:until = 0 OR first_ts IS NULL OR first_ts < :until)", v, 10) < 0)
+                   " AND (:until = 0 OR first_ts IS NULL OR first_ts < :until)",
+                   FIGS(&o->caps, &o->packets, &o->caps_complete, &o->caps_interrupted,
+                        &o->dropped, &o->ifdropped, &o->truncated, &o->undecodable,
+                        &o->evicted, &o->evicted_bytes)) < 0)
         return -1;
-    o->caps = v[0];
-    o->packets = v[1];
-    o->caps_complete = v[2];
-    o->caps_interrupted = v[3];
-    o->dropped = v[4];
-    o->ifdropped = v[5];
-    o->truncated = v[6];
-    o->undecodable = v[7];
-    o->evicted = v[8];
-    o->evicted_bytes = v[9];
-    if (query_ints(c, S_CTE "SELECT sum(" SEV_RANK("f.severity") " = 0),"
+    if (query_into(c, S_CTE "SELECT sum(" SEV_RANK("f.severity") " = 0),"
                    " sum(" SEV_RANK("f.severity") " = 1), sum(" SEV_RANK("f.severity") " = 2),"
                    " sum(" SEV_RANK("f.severity") " = 3), sum(" SEV_RANK("f.severity") " = 4)"
-                   " FROM findings f JOIN s ON s.id = f.session_id", v, 5) < 0)
+                   " FROM findings f JOIN s ON s.id = f.session_id",
+                   FIGS(&o->sev[0], &o->sev[1], &o->sev[2], &o->sev[3], &o->sev[4])) < 0)
         return -1;
-    for (int i = 0; i < 5; i++)
-        o->sev[i] = v[i];
-    if (query_ints(c, S_CTE "SELECT count(*), count(DISTINCT f.session_id) FROM findings f"
-                   " JOIN s ON s.id = f.session_id WHERE f.kind IN " ATTACK_KINDS, v, 2) < 0)
+    if (query_into(c, S_CTE "SELECT count(*), count(DISTINCT f.session_id) FROM findings f"
+                   " JOIN s ON s.id = f.session_id WHERE f.kind IN " ATTACK_KINDS,
+                   FIGS(&o->attacks, &o->attack_sessions)) < 0)
         return -1;
-    o->attacks = v[0];
-    o->attack_sessions = v[1];
     q = prep(c, S_CTE "SELECT min(start_ts), max(coalesce(end_ts, start_ts)) FROM s");
     if (!q)
         return -1;
@@ -1990,18 +2083,15 @@ static int gather_overview(struct rctx *c, struct overview *o)
     }
     if (finish(c, q, rc) < 0)
         return -1;
-    if (c->org.n) {
-        if (query_ints(c, S_CTE MC_CTE "SELECT count(*),"
-                       " sum(protection IN ('cleartext', 'partial')), coalesce(sum(mc.n), 0),"
-                       " sum(exposed_credentials != 0)"
-                       " FROM s LEFT JOIN mc ON mc.sid = s.id"
-                       " WHERE mt_dir(client_ip, server_ip) = 'outbound'", v, 4) < 0)
-            return -1;
-        o->out_sessions = v[0];
-        o->out_clear_sessions = v[1];
-        o->out_clear_msgs = v[2];
-        o->out_cred = v[3];
-    }
+    if (c->org.n &&
+        query_into(c, S_CTE MC_CTE "SELECT count(*),"
+                   " sum(protection IN ('cleartext', 'partial')), coalesce(sum(mc.n), 0),"
+                   " sum(exposed_credentials != 0)"
+                   " FROM s LEFT JOIN mc ON mc.sid = s.id"
+                   " WHERE mt_dir(client_ip, server_ip) = 'outbound'",
+                   FIGS(&o->out_sessions, &o->out_clear_sessions, &o->out_clear_msgs,
+                        &o->out_cred)) < 0)
+        return -1;
     return 0;
 }
 
@@ -2159,7 +2249,6 @@ static void h_protection_bar(FILE *f, const struct overview *o)
 /* HTML: head of the page, the answer, the key figures and the overview. */
 static void html_overview(struct rctx *c, const struct overview *o, const char *sentence)
 {
-    static const char *const sev_label[5] = { "info", "low", "medium", "high", "critical" };
     FILE *f = c->out;
     char a[32], b[32];
     long long notenc = o->prot[0] + o->prot[1];
@@ -2176,9 +2265,7 @@ static void html_overview(struct rctx *c, const struct overview *o, const char *
     }
     fprintf(f, "%lld %s, %lld packets &middot; mailtap " MAILTAP_VERSION, o->caps,
             plural(o->caps, "capture", "captures"), o->packets);
-    if (c->f && (c->f->since != 0 || c->f->until != 0)) {
-        if (c->f->since != 0) fmt_ts(c->f->since, a, sizeof a); else snprintf(a, sizeof a, "-");
-        if (c->f->until != 0) fmt_ts(c->f->until, b, sizeof b); else snprintf(b, sizeof b, "-");
+    if (filter_period(c, a, b, sizeof a)) {
         fputs(" &middot; filter: connections starting from ", f);
         h_str(f, a);
         fputs(" until ", f);
@@ -2186,7 +2273,7 @@ static void html_overview(struct rctx *c, const struct overview *o, const char *
     }
     if (c->f && c->f->min_severity > 0) {
         fputs(" &middot; findings at or above ", f);
-        h_str(f, mt_severity_name((enum mt_severity)c->f->min_severity));
+        h_str(f, sev_name(c->f->min_severity));
     }
     fputs("</p>\n</header>\n", f);
     fputs(o->clear_msgs == 0 && o->cred == 0 && notenc == 0 ? "<div class=\"ok\">" : "<div>", f);
@@ -2210,8 +2297,8 @@ static void html_overview(struct rctx *c, const struct overview *o, const char *
           "<a href=\"#domains\">Recipient domains</a><a href=\"#messages\">Messages</a>"
           "<a href=\"#credentials\">Credentials</a><a href=\"#findings\">Findings</a>"
           "<a href=\"#timeline\">Timeline</a><a href=\"#captures\">Captures</a></nav>\n", f);
-    fputs("<div class=\"anchor\" id=\"overview\"></div><h2>Overview</h2>\n"
-          "<p>SMTP connections by protection:</p>\n", f);
+    h_heading(f, "overview", "Overview");
+    fputs("<p>SMTP connections by protection:</p>\n", f);
     h_protection_bar(f, o);
     h_table(f, "legend", "Protection|#Connections|#Share|Meaning");
     for (int i = 0; i < 5; i++) {
@@ -2252,15 +2339,25 @@ static void html_overview(struct rctx *c, const struct overview *o, const char *
     fputs("<tr><th>Findings</th><td>", f);
     for (int i = 4; i >= 0; i--)
         fprintf(f, "%s<span class=\"sev %s\">%s</span> %lld", i < 4 ? " &nbsp;" : "",
-                sev_label[i], sev_label[i], o->sev[i]);
+                sev_name(i), sev_name(i), o->sev[i]);
     fputs("</td></tr>\n</table>\n", f);
+}
+
+/* JSON: key: {"sessions": n, "percent": n's share of total}. */
+static void jw_share(struct jw *w, const char *k, long long n, long long total)
+{
+    jw_key(w, k);
+    jw_open(w, '{');
+    jw_kint(w, "sessions", n);
+    jw_key(w, "percent");
+    jw_real(w, pct(n, total), 1);
+    jw_close(w, '}');
 }
 
 /* Section 1: overview.  0 or -1. */
 static int sec_overview(struct rctx *c, const struct overview *o)
 {
     char a[32], b[32], sentence[1024];
-    static const char *const sev_label[5] = { "info", "low", "medium", "high", "critical" };
     struct jw *w = &c->jw;
     FILE *f = c->out;
 
@@ -2274,10 +2371,8 @@ static int sec_overview(struct rctx *c, const struct overview *o)
         jw_open(w, '{');
         jw_key(w, "period");
         jw_open(w, '{');
-        jw_key(w, "start");
-        if (o->has_period) jw_real(w, o->first, 6); else jw_null(w);
-        jw_key(w, "end");
-        if (o->has_period) jw_real(w, o->last, 6); else jw_null(w);
+        jw_kts(w, "start", o->has_period, o->first);
+        jw_kts(w, "end", o->has_period, o->last);
         jw_close(w, '}');
         jw_key(w, "captures");
         jw_open(w, '{');
@@ -2296,22 +2391,10 @@ static int sec_overview(struct rctx *c, const struct overview *o)
         jw_kint(w, "sessions_unfinished", o->open);
         jw_key(w, "protection");
         jw_open(w, '{');
-        for (int i = 0; i < 5; i++) {
-            jw_key(w, prot_order[i]);
-            jw_open(w, '{');
-            jw_kint(w, "sessions", o->prot[i]);
-            jw_key(w, "percent");
-            jw_real(w, pct(o->prot[i], o->sessions), 1);
-            jw_close(w, '}');
-        }
-        if (o->other_prot) {
-            jw_key(w, "other");
-            jw_open(w, '{');
-            jw_kint(w, "sessions", o->other_prot);
-            jw_key(w, "percent");
-            jw_real(w, pct(o->other_prot, o->sessions), 1);
-            jw_close(w, '}');
-        }
+        for (int i = 0; i < 5; i++)
+            jw_share(w, prot_order[i], o->prot[i], o->sessions);
+        if (o->other_prot)
+            jw_share(w, "other", o->other_prot, o->sessions);
         jw_close(w, '}');
         jw_kint(w, "messages", o->msgs);
         jw_kint(w, "cleartext_messages", o->clear_msgs);
@@ -2331,7 +2414,7 @@ static int sec_overview(struct rctx *c, const struct overview *o)
         jw_key(w, "findings_by_severity");
         jw_open(w, '{');
         for (int i = 4; i >= 0; i--)
-            jw_kint(w, sev_label[i], o->sev[i]);
+            jw_kint(w, sev_name(i), o->sev[i]);
         jw_close(w, '}');
         jw_kint(w, "attack_findings", o->attacks);
         jw_key(w, "summary");
@@ -2348,11 +2431,8 @@ static int sec_overview(struct rctx *c, const struct overview *o)
     } else {
         fprintf(f, "  Period covered       -\n");
     }
-    if (c->f && (c->f->since != 0 || c->f->until != 0)) {
-        if (c->f->since != 0) fmt_ts(c->f->since, a, sizeof a); else snprintf(a, sizeof a, "-");
-        if (c->f->until != 0) fmt_ts(c->f->until, b, sizeof b); else snprintf(b, sizeof b, "-");
+    if (filter_period(c, a, b, sizeof a))
         fprintf(f, "  Filter               connections starting from %s until %s\n", a, b);
-    }
     fprintf(f, "  Captures             %lld (%lld complete, %lld interrupted), %lld packets\n",
             o->caps, o->caps_complete, o->caps_interrupted, o->packets);
     if (o->dropped || o->ifdropped || o->truncated || o->undecodable)
@@ -2423,8 +2503,8 @@ static int sec_direction(struct rctx *c)
         return -1;
     if (c->fmt == REP_HTML) {
         FILE *f = c->out;
-        fputs("<div class=\"anchor\" id=\"direction\"></div><h2>Direction</h2>\n"
-              "<p>Organisation networks: ", f);
+        h_heading(f, "direction", "Direction");
+        fputs("<p>Organisation networks: ", f);
         for (size_t i = 0; i < c->f->n_org_nets; i++) {
             if (i)
                 fputs(", ", f);
@@ -2496,7 +2576,10 @@ static int sec_direction(struct rctx *c)
     " ELSE banner END)"
 
 /* Per server (ip, port): columns ip, port, host, conns, clear, part, stls,
- * tls, ind, ehlo_seen, offered, msgs.  An ORDER BY follows.  One pass:
+ * tls, ind, offered, msgs (those of the CSV table "servers"); offered:
+ * STARTTLS as the server offered it in its cleartext EHLO replies, 'yes',
+ * 'no' or 'mixed' across its connections, NULL when no such reply was
+ * seen.  An ORDER BY follows.  One pass:
  * grouped by server and banner host first, then by server, the host being
  * the most frequent one (bare column of the min(rn) row, SQLite's rule),
  * so that no join between two aggregates is needed (SQLite would scan one
@@ -2518,7 +2601,9 @@ static int sec_direction(struct rctx *c)
     " (host IS NULL OR host = ''), conns DESC, host) AS rn FROM per)"                  \
     "SELECT ip, port, CASE WHEN host = '' THEN NULL ELSE host END, sum(conns) AS t_conns," \
     " sum(clear) AS t_clear, sum(part) AS t_part, sum(stls), sum(tls), sum(ind),"      \
-    " sum(ehlo_seen), sum(offered), sum(msgs) AS t_msgs, min(rn)"                      \
+    " CASE WHEN sum(ehlo_seen) = 0 THEN NULL WHEN sum(offered) = 0 THEN 'no'"         \
+    " WHEN sum(offered) >= sum(ehlo_seen) THEN 'yes' ELSE 'mixed' END,"                \
+    " sum(msgs) AS t_msgs, min(rn)"                                                    \
     " FROM rk GROUP BY ip, port"
 
 /* HTML: the servers with the most connections as stacked bars (SVG). */
@@ -2574,598 +2659,513 @@ static int html_servers_chart(struct rctx *c)
                 y + 15, n);
         rows++;
     }
-    fputs("</svg>\n<p class=\"note\">", f);
-    for (int i = 0; i < 5; i++) {
-        h_swatch(f, prot_color[i]);
-        h_str(f, prot_label[i]);
-        fputs(i < 4 ? " &nbsp; " : "", f);
-    }
-    fputs("</p>\n", f);
+    h_chart_end(f, prot_color, prot_label, 5);
     return finish(c, q, rc);
+}
+
+/* ---- list sections --------------------------------------------------------
+ *
+ * Servers, clients, recipient domains, messages, credential exposures and
+ * captures each list the rows of one query, and open and close the same
+ * way in every format: HTML an anchor, a heading and a table, ended with
+ * how many rows were left out and a "none" sentence or a note; JSON/CSV an
+ * array (a CSV table); text a title, then "... and N more", "none" or a
+ * note.  A section gives the strings of that frame, its query (whose first
+ * columns are those of its CSV table, in order) and the functions that
+ * write one of its rows in HTML and text; sec_list does the rest. */
+
+struct list_sec {
+    const char *anchor;         /* HTML: id of the section (for <nav>)         */
+    const char *heading;        /* HTML: its <h2>                              */
+    int (*intro)(struct rctx *c);   /* HTML: before the table (a chart), or NULL */
+    const char *cls;            /* HTML: class of the table                    */
+    const char *labels;         /* HTML: its column labels (see h_table); NULL:
+                                 * the section writes its own tables          */
+    const char *key;            /* JSON/CSV: key of the rows, a csv_tables name */
+    const char *title;          /* text: the title; NULL: not in the text      */
+    const char *more;           /* text: after "... and N more" (" servers")   */
+    const char *none;           /* HTML and text: said when there is no row    */
+    const char *html_note;      /* HTML: said under the rows, or NULL          */
+    const char *text_note;      /* text: said under the rows (wrapped), or NULL */
+    /* One row of q in HTML and text.  In JSON/CSV a row is the columns of
+     * q, in the order of the table's CSV header and under its names
+     * (jw_row). */
+    void (*html_row)(FILE *f, sqlite3_stmt *q);
+    void (*text_head)(const struct rctx *c, struct line *l);   /* or NULL */
+    void (*text_row)(const struct rctx *c, sqlite3_stmt *q, struct line *l);
+};
+
+/* Opens section s in the report's format.  0 or -1 (its intro failed). */
+static int sec_open(struct rctx *c, const struct list_sec *s)
+{
+    if (c->fmt == REP_HTML) {
+        h_heading(c->out, s->anchor, s->heading);
+        if (s->intro && s->intro(c) < 0)
+            return -1;
+        if (s->labels)
+            h_table(c->out, s->cls, s->labels);
+    } else if (c->fmt != REP_TEXT) {
+        jw_key(&c->jw, s->key);
+        jw_open(&c->jw, '[');
+    } else {
+        title(c, s->title);
+    }
+    return 0;
+}
+
+/* Closes section s, which had rows rows (HTML and text showed at most
+ * HTML_ROWS_MAX and LIST_MAX of them). */
+static void sec_close(struct rctx *c, const struct list_sec *s, int rows)
+{
+    FILE *f = c->out;
+
+    /* The sentences are literals of this file, without markup. */
+    if (c->fmt == REP_HTML) {
+        h_table_end(f, rows - HTML_ROWS_MAX, h_ncols(s->labels));
+        if (rows == 0)
+            fprintf(f, "<p>%s</p>\n", s->none);
+        else if (s->html_note)
+            fprintf(f, "<p class=\"note\">%s</p>\n", s->html_note);
+    } else if (c->fmt != REP_TEXT) {
+        jw_close(&c->jw, ']');
+    } else {
+        if (rows > LIST_MAX)
+            fprintf(f, "  ... and %d more%s\n", rows - LIST_MAX, s->more);
+        if (rows == 0)
+            fprintf(f, "  %s\n", s->none);
+        else if (s->text_note)
+            wrap_out(f, s->text_note, 2);
+    }
+}
+
+/* Writes section s: the rows of sql (a literal of this file); nothing in
+ * text when s has no text form.  0 or -1. */
+static int sec_list(struct rctx *c, const struct list_sec *s, const char *sql)
+{
+    const struct csv_table *t = csv_table_find(s->key);
+    sqlite3_stmt *q;
+    struct line l;
+    int rc, rows = 0;
+
+    if (c->fmt == REP_TEXT && !s->title)
+        return 0;
+    q = prep(c, sql);
+    if (!q)
+        return -1;
+    if (sec_open(c, s) < 0) {
+        sqlite3_finalize(q);
+        return -1;
+    }
+    ln_init(&l, REPORT_COLS);
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        rows++;
+        if (c->fmt == REP_HTML) {
+            if (rows <= HTML_ROWS_MAX)
+                s->html_row(c->out, q);
+        } else if (c->fmt != REP_TEXT) {
+            jw_row(&c->jw, q, t ? t->cols : "");
+        } else {
+            if (rows == 1 && s->text_head)
+                s->text_head(c, &l);
+            if (rows <= LIST_MAX)
+                s->text_row(c, q, &l);
+        }
+    }
+    if (finish(c, q, rc) < 0)
+        return -1;
+    sec_close(c, s, rows);
+    return 0;
+}
+
+/* ---- servers ------------------------------------------------------------- */
+
+static void servers_html(FILE *f, sqlite3_stmt *q)
+{
+    size_t n;
+    const char *offer = col_txt(q, 9, &n);
+
+    fputs("<tr><td class=\"t\">", f);
+    h_endpoint(f, q, 0, 1);
+    fputs("</td>", f);
+    h_td_col(f, q, 2, NULL, 48);
+    h_td_num(f, sqlite3_column_int64(q, 3));
+    h_td_bad(f, sqlite3_column_int64(q, 4));
+    h_td_bad(f, sqlite3_column_int64(q, 5));
+    for (int i = 6; i <= 8; i++)
+        h_td_num(f, sqlite3_column_int64(q, i));
+    /* Never offered: bad news. */
+    fprintf(f, "<td%s>", offer && strcmp(offer, "no") == 0 ? " class=\"bad\"" : "");
+    if (offer)
+        html_esc(f, offer, n);
+    else
+        h_str(f, "\xe2\x80\x93");
+    fputs("</td>", f);
+    h_td_bad(f, sqlite3_column_int64(q, 10));
+    fputs("</tr>\n", f);
+}
+
+static void servers_text_head(const struct rctx *c, struct line *l)
+{
+    ln_str(l, "  SERVER", 10);
+    ln_pad(l, 32);
+    ln_str(l, "HOST", 10);
+    ln_pad(l, 54);
+    ln_fmt(l, "%5s%6s%5s%6s%5s%6s%7s%6s", "CONN", "CLEAR", "PART", "STTLS", "TLS", "INDET",
+           "OFFER", "MSGS");
+    ln_out(l, c->out);
+}
+
+static void servers_text(const struct rctx *c, sqlite3_stmt *q, struct line *l)
+{
+    size_t n;
+    const char *offer = col_txt(q, 9, &n);
+
+    ln_str(l, "  ", 2);
+    ln_endpoint(l, q, 0, 1, 29);
+    ln_pad(l, 32);
+    ln_col(l, q, 2, 21);
+    ln_pad(l, 54);
+    ln_fmt(l, "%5lld%6lld%5lld%6lld%5lld%6lld%7s%6lld",
+           (long long)sqlite3_column_int64(q, 3), (long long)sqlite3_column_int64(q, 4),
+           (long long)sqlite3_column_int64(q, 5), (long long)sqlite3_column_int64(q, 6),
+           (long long)sqlite3_column_int64(q, 7), (long long)sqlite3_column_int64(q, 8),
+           offer ? offer : "-", (long long)sqlite3_column_int64(q, 10));
+    ln_out(l, c->out);
 }
 
 /* Section 3: per server.  0 or -1. */
 static int sec_servers(struct rctx *c)
 {
-    sqlite3_stmt *q;
-    struct line l;
-    int rc, rows = 0;
+    static const struct list_sec s = {
+        .anchor = "servers", .heading = "Servers", .intro = html_servers_chart,
+        .cls = "servers", .labels = "Server|Host (banner)|#Conns|#Clear|#Partial|#STARTTLS|"
+                                    "#Implicit TLS|#Indet.|STARTTLS offered|#Clear msgs",
+        .key = "servers", .title = "SERVERS", .more = " servers", .none = "none",
+        .html_note = "Conns: connections; Clear: in cleartext; Indet.: indeterminate; Clear "
+                     "msgs: messages whose content crossed in cleartext. STARTTLS offered: "
+                     "advertised in the cleartext EHLO reply (yes, no, or mixed across "
+                     "connections; \xe2\x80\x93 when no cleartext EHLO reply was seen). Host: "
+                     "the first word of the server's greeting.",
+        .text_note = "OFFER: STARTTLS advertised in the cleartext EHLO reply (yes, no, or mixed "
+                     "across connections; - when no cleartext EHLO reply was seen).",
+        .html_row = servers_html, .text_head = servers_text_head, .text_row = servers_text,
+    };
 
-    if (c->fmt == REP_HTML) {
-        fputs("<div class=\"anchor\" id=\"servers\"></div><h2>Servers</h2>\n", c->out);
-        if (html_servers_chart(c) < 0)
-            return -1;
-    }
-    q = prep(c, SERVERS_SQL
-             " ORDER BY t_msgs DESC, t_clear + t_part DESC, t_conns DESC, ip, port");
-    if (!q)
-        return -1;
-    if (c->fmt == REP_HTML) {
-        h_table(c->out, "servers", "Server|Host (banner)|#Conns|#Clear|#Partial|#STARTTLS|"
-                "#Implicit TLS|#Indet.|STARTTLS offered|#Clear msgs");
-    } else if (c->fmt != REP_TEXT) {
-        jw_key(&c->jw, "servers");
-        jw_open(&c->jw, '[');
-    } else {
-        title(c, "SERVERS");
-    }
-    ln_init(&l, REPORT_COLS);
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        long long seen = sqlite3_column_int64(q, 9), off = sqlite3_column_int64(q, 10);
-        const char *offer = seen == 0 ? "-" : off == 0 ? "no" : off >= seen ? "yes" : "mixed";
-        rows++;
-        if (c->fmt == REP_HTML) {
-            FILE *f = c->out;
-            if (rows > HTML_ROWS_MAX)
-                continue;
-            fputs("<tr><td class=\"t\">", f);
-            h_endpoint(f, q, 0, 1);
-            fputs("</td>", f);
-            h_td_col(f, q, 2, NULL, 48);
-            h_td_num(f, sqlite3_column_int64(q, 3));
-            h_td_bad(f, sqlite3_column_int64(q, 4));
-            h_td_bad(f, sqlite3_column_int64(q, 5));
-            for (int i = 6; i <= 8; i++)
-                h_td_num(f, sqlite3_column_int64(q, i));
-            fprintf(f, "<td%s>", off == 0 && seen > 0 ? " class=\"bad\"" : "");
-            h_str(f, seen == 0 ? "\xe2\x80\x93" : offer);
-            fputs("</td>", f);
-            h_td_bad(f, sqlite3_column_int64(q, 11));
-            fputs("</tr>\n", f);
-            continue;
-        }
-        if (c->fmt != REP_TEXT) {
-            struct jw *w = &c->jw;
-            jw_open(w, '{');
-            jw_kcol(w, "server_ip", q, 0);
-            jw_kcol(w, "server_port", q, 1);
-            jw_kcol(w, "banner_host", q, 2);
-            jw_kcol(w, "sessions", q, 3);
-            jw_kcol(w, "cleartext", q, 4);
-            jw_kcol(w, "partial", q, 5);
-            jw_kcol(w, "starttls", q, 6);
-            jw_kcol(w, "implicit_tls", q, 7);
-            jw_kcol(w, "indeterminate", q, 8);
-            jw_key(w, "starttls_offered");
-            if (seen == 0)
-                jw_null(w);     /* no cleartext EHLO reply seen */
-            else
-                jw_cstr(w, offer);
-            jw_kcol(w, "cleartext_messages", q, 11);
-            jw_close(w, '}');
-            continue;
-        }
-        if (rows == 1) {
-            ln_str(&l, "  SERVER", 10);
-            ln_pad(&l, 32);
-            ln_str(&l, "HOST", 10);
-            ln_pad(&l, 54);
-            ln_fmt(&l, "%5s%6s%5s%6s%5s%6s%7s%6s", "CONN", "CLEAR", "PART", "STTLS", "TLS",
-                   "INDET", "OFFER", "MSGS");
-            ln_out(&l, c->out);
-        }
-        if (rows > LIST_MAX)
-            continue;
-        ln_str(&l, "  ", 2);
-        ln_endpoint(&l, q, 0, 1, 29);
-        ln_pad(&l, 32);
-        ln_col(&l, q, 2, 21);
-        ln_pad(&l, 54);
-        ln_fmt(&l, "%5lld%6lld%5lld%6lld%5lld%6lld%7s%6lld",
-               (long long)sqlite3_column_int64(q, 3), (long long)sqlite3_column_int64(q, 4),
-               (long long)sqlite3_column_int64(q, 5), (long long)sqlite3_column_int64(q, 6),
-               (long long)sqlite3_column_int64(q, 7), (long long)sqlite3_column_int64(q, 8),
-               offer, (long long)sqlite3_column_int64(q, 11));
-        ln_out(&l, c->out);
-    }
-    if (finish(c, q, rc) < 0)
-        return -1;
-    if (c->fmt == REP_HTML) {
-        h_table_end(c->out, rows - HTML_ROWS_MAX, 10);
-        if (rows == 0)
-            fputs("<p>none</p>\n", c->out);
-        else
-            fputs("<p class=\"note\">Conns: connections; Clear: in cleartext; Indet.: "
-                  "indeterminate; Clear msgs: messages whose content crossed in cleartext. "
-                  "STARTTLS offered: advertised in the cleartext EHLO reply (yes, no, or mixed "
-                  "across connections; \xe2\x80\x93 when no cleartext EHLO reply was seen). "
-                  "Host: the first word of the server's greeting.</p>\n", c->out);
-        return 0;
-    }
-    if (c->fmt != REP_TEXT) {
-        jw_close(&c->jw, ']');
-        return 0;
-    }
-    if (rows > LIST_MAX)
-        fprintf(c->out, "  ... and %d more servers\n", rows - LIST_MAX);
-    if (rows == 0)
-        fprintf(c->out, "  none\n");
-    else
-        wrap_out(c->out, "OFFER: STARTTLS advertised in the cleartext EHLO reply (yes, no, or "
-                 "mixed across connections; - when no cleartext EHLO reply was seen).", 2);
-    return 0;
+    return sec_list(c, &s, SERVERS_SQL
+                    " ORDER BY t_msgs DESC, t_clear + t_part DESC, t_conns DESC, ip, port");
+}
+
+/* ---- clients ------------------------------------------------------------- */
+
+/* Text: the column of the EHLO name, after the address and the figures. */
+static size_t clients_helo_col(const struct rctx *c)
+{
+    return 2 + c->client_cols + 1 + 27 + 2;
+}
+
+static void clients_html(FILE *f, sqlite3_stmt *q)
+{
+    fputs("<tr>", f);
+    h_td_col(f, q, 0, "t", 0);
+    h_td_col(f, q, 1, NULL, 60);
+    h_td_num(f, sqlite3_column_int64(q, 2));
+    h_td_bad(f, sqlite3_column_int64(q, 3));
+    h_td_bad(f, sqlite3_column_int64(q, 4));
+    h_td_bad(f, sqlite3_column_int64(q, 5));
+    fputs("</tr>\n", f);
+}
+
+static void clients_text_head(const struct rctx *c, struct line *l)
+{
+    ln_str(l, "  CLIENT", 10);
+    ln_pad(l, 2 + c->client_cols + 1);
+    ln_fmt(l, "%6s%9s%6s%6s", "CONN", "NO TLS", "MSGS", "CREDS");
+    ln_pad(l, clients_helo_col(c));
+    ln_str(l, "HELO", 4);
+    ln_out(l, c->out);
+}
+
+static void clients_text(const struct rctx *c, sqlite3_stmt *q, struct line *l)
+{
+    ln_str(l, "  ", 2);
+    ln_endpoint(l, q, 0, -1, c->client_cols);
+    ln_pad(l, 2 + c->client_cols + 1);
+    ln_fmt(l, "%6lld%9lld%6lld%6lld", (long long)sqlite3_column_int64(q, 2),
+           (long long)sqlite3_column_int64(q, 3), (long long)sqlite3_column_int64(q, 4),
+           (long long)sqlite3_column_int64(q, 5));
+    ln_pad(l, clients_helo_col(c));
+    ln_col(l, q, 1, REPORT_COLS);
+    ln_out(l, c->out);
 }
 
 /* Section 4: per client.  0 or -1. */
 static int sec_clients(struct rctx *c)
 {
-    sqlite3_stmt *q;
-    struct line l;
-    int rc, rows = 0;
+    static const struct list_sec s = {
+        .anchor = "clients", .heading = "Clients", .cls = "clients",
+        .labels = "Client|EHLO/HELO name (most frequent)|#Conns|#Never tried TLS|#Clear msgs|"
+                  "#Credentials exposed",
+        .key = "clients", .title = "CLIENTS", .more = " clients", .none = "none",
+        .html_note = "Never tried TLS: connections in cleartext where the client did not send "
+                     "STARTTLS. Clear msgs: messages whose content crossed in cleartext.",
+        .text_note = "NO TLS: cleartext connections where the client never sent STARTTLS; "
+                     "MSGS: messages sent in cleartext; CREDS: connections that exposed "
+                     "credentials; HELO: the client's most frequent EHLO/HELO name.",
+        .html_row = clients_html, .text_head = clients_text_head, .text_row = clients_text,
+    };
     long long ipw = 15;
-    size_t cw, hc;
 
     /* Text: the address column is as wide as the widest address shown. */
     if (c->fmt == REP_TEXT &&
-        query_ints(c, S_CTE "SELECT max(length(client_ip)) FROM s", &ipw, 1) < 0)
+        query_into(c, S_CTE "SELECT max(length(client_ip)) FROM s", FIGS(&ipw)) < 0)
         return -1;
-    cw = ipw < 15 ? 15 : ipw > 39 ? 39 : (size_t)ipw;
-    hc = 2 + cw + 1 + 27 + 2;            /* column of HELO */
+    c->client_cols = ipw < 15 ? 15 : ipw > 39 ? 39 : (size_t)ipw;
     /* One pass, as for the servers: by client and EHLO name, then by
      * client with the most frequent name (bare column of min(rn)). */
-    q = prep(c, S_CTE MC_CTE
-             ", per AS (SELECT client_ip AS ip, helo, count(*) AS conns,"
-             " sum(protection = 'cleartext' AND starttls_requested = 0) AS notls,"
-             " coalesce(sum(mc.n), 0) AS msgs, sum(exposed_credentials != 0) AS creds"
-             " FROM s LEFT JOIN mc ON mc.sid = s.id GROUP BY client_ip, helo)"
-             ", rk AS (SELECT *, row_number() OVER (PARTITION BY ip ORDER BY"
-             " (helo IS NULL OR helo = ''), conns DESC, helo) AS rn FROM per)"
-             "SELECT ip, sum(conns) AS t_conns, sum(notls) AS t_notls, sum(msgs) AS t_msgs,"
-             " sum(creds) AS t_creds, CASE WHEN helo = '' THEN NULL ELSE helo END, min(rn)"
-             " FROM rk GROUP BY ip"
-             " ORDER BY t_msgs DESC, t_creds DESC, t_notls DESC, t_conns DESC, ip");
-    if (!q)
-        return -1;
-    if (c->fmt == REP_HTML) {
-        fputs("<div class=\"anchor\" id=\"clients\"></div><h2>Clients</h2>\n", c->out);
-        h_table(c->out, "clients", "Client|EHLO/HELO name (most frequent)|#Conns|"
-                "#Never tried TLS|#Clear msgs|#Credentials exposed");
-    } else if (c->fmt != REP_TEXT) {
-        jw_key(&c->jw, "clients");
-        jw_open(&c->jw, '[');
-    } else {
-        title(c, "CLIENTS");
-    }
-    ln_init(&l, REPORT_COLS);
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        rows++;
-        if (c->fmt == REP_HTML) {
-            FILE *f = c->out;
-            if (rows > HTML_ROWS_MAX)
-                continue;
-            fputs("<tr>", f);
-            h_td_col(f, q, 0, "t", 0);
-            h_td_col(f, q, 5, NULL, 60);
-            h_td_num(f, sqlite3_column_int64(q, 1));
-            h_td_bad(f, sqlite3_column_int64(q, 2));
-            h_td_bad(f, sqlite3_column_int64(q, 3));
-            h_td_bad(f, sqlite3_column_int64(q, 4));
-            fputs("</tr>\n", f);
-            continue;
-        }
-        if (c->fmt != REP_TEXT) {
-            struct jw *w = &c->jw;
-            jw_open(w, '{');
-            jw_kcol(w, "client_ip", q, 0);
-            jw_kcol(w, "helo", q, 5);
-            jw_kcol(w, "sessions", q, 1);
-            jw_kcol(w, "never_tried_tls", q, 2);
-            jw_kcol(w, "cleartext_messages", q, 3);
-            jw_kcol(w, "sessions_credentials_exposed", q, 4);
-            jw_close(w, '}');
-            continue;
-        }
-        if (rows == 1) {
-            ln_str(&l, "  CLIENT", 10);
-            ln_pad(&l, 2 + cw + 1);
-            ln_fmt(&l, "%6s%9s%6s%6s", "CONN", "NO TLS", "MSGS", "CREDS");
-            ln_pad(&l, hc);
-            ln_str(&l, "HELO", 4);
-            ln_out(&l, c->out);
-        }
-        if (rows > LIST_MAX)
-            continue;
-        ln_str(&l, "  ", 2);
-        ln_endpoint(&l, q, 0, -1, cw);
-        ln_pad(&l, 2 + cw + 1);
-        ln_fmt(&l, "%6lld%9lld%6lld%6lld", (long long)sqlite3_column_int64(q, 1),
-               (long long)sqlite3_column_int64(q, 2), (long long)sqlite3_column_int64(q, 3),
-               (long long)sqlite3_column_int64(q, 4));
-        ln_pad(&l, hc);
-        ln_col(&l, q, 5, REPORT_COLS);
-        ln_out(&l, c->out);
-    }
-    if (finish(c, q, rc) < 0)
-        return -1;
-    if (c->fmt == REP_HTML) {
-        h_table_end(c->out, rows - HTML_ROWS_MAX, 6);
-        if (rows == 0)
-            fputs("<p>none</p>\n", c->out);
-        else
-            fputs("<p class=\"note\">Never tried TLS: connections in cleartext where the "
-                  "client did not send STARTTLS. Clear msgs: messages whose content crossed in "
-                  "cleartext.</p>\n", c->out);
-        return 0;
-    }
-    if (c->fmt != REP_TEXT) {
-        jw_close(&c->jw, ']');
-        return 0;
-    }
-    if (rows > LIST_MAX)
-        fprintf(c->out, "  ... and %d more clients\n", rows - LIST_MAX);
-    if (rows == 0)
-        fprintf(c->out, "  none\n");
-    else
-        wrap_out(c->out, "NO TLS: cleartext connections where the client never sent STARTTLS; "
-                 "MSGS: messages sent in cleartext; CREDS: connections that exposed "
-                 "credentials; HELO: the client's most frequent EHLO/HELO name.", 2);
-    return 0;
+    return sec_list(c, &s, S_CTE MC_CTE
+                    ", per AS (SELECT client_ip AS ip, helo, count(*) AS conns,"
+                    " sum(protection = 'cleartext' AND starttls_requested = 0) AS notls,"
+                    " coalesce(sum(mc.n), 0) AS msgs, sum(exposed_credentials != 0) AS creds"
+                    " FROM s LEFT JOIN mc ON mc.sid = s.id GROUP BY client_ip, helo)"
+                    ", rk AS (SELECT *, row_number() OVER (PARTITION BY ip ORDER BY"
+                    " (helo IS NULL OR helo = ''), conns DESC, helo) AS rn FROM per)"
+                    "SELECT ip, CASE WHEN helo = '' THEN NULL ELSE helo END,"
+                    " sum(conns) AS t_conns, sum(notls) AS t_notls, sum(msgs) AS t_msgs,"
+                    " sum(creds) AS t_creds, min(rn)"
+                    " FROM rk GROUP BY ip"
+                    " ORDER BY t_msgs DESC, t_creds DESC, t_notls DESC, t_conns DESC, ip");
 }
+
+/* ---- recipient domains --------------------------------------------------- */
+
+static void domains_html(FILE *f, sqlite3_stmt *q)
+{
+    fputs("<tr>", f);
+    if (sqlite3_column_type(q, 0) == SQLITE_NULL)
+        fputs("<td><span class=\"na\">(no domain)</span></td>", f);
+    else
+        h_td_col(f, q, 0, NULL, 80);
+    h_td_num(f, sqlite3_column_int64(q, 1));
+    fputs("</tr>\n", f);
+}
+
+static void domains_text_head(const struct rctx *c, struct line *l)
+{
+    ln_str(l, "  DOMAIN", 10);
+    ln_pad(l, 80);
+    ln_fmt(l, "%10s", "MESSAGES");
+    ln_out(l, c->out);
+}
+
+static void domains_text(const struct rctx *c, sqlite3_stmt *q, struct line *l)
+{
+    ln_str(l, "  ", 2);
+    if (sqlite3_column_type(q, 0) == SQLITE_NULL)
+        ln_str(l, "(no domain)", 20);
+    else
+        ln_col(l, q, 0, 76);
+    ln_pad(l, 80);
+    ln_fmt(l, "%10lld", (long long)sqlite3_column_int64(q, 1));
+    ln_out(l, c->out);
+}
+
+/* What the domains and messages sections say when they have no row. */
+#define NO_CLEAR_CONTENT "No message content crossed the wire in cleartext."
 
 /* Section 5: per recipient domain.  0 or -1. */
 static int sec_domains(struct rctx *c)
 {
-    sqlite3_stmt *q;
-    struct line l;
-    int rc, rows = 0;
+    static const struct list_sec s = {
+        .anchor = "domains", .heading = "Recipient domains (messages delivered in cleartext)",
+        .cls = "domains", .labels = "Recipient domain|#Cleartext messages",
+        .key = "recipient_domains", .title = "RECIPIENT DOMAINS (messages delivered in cleartext)",
+        .more = " domains", .none = NO_CLEAR_CONTENT,
+        .html_row = domains_html, .text_head = domains_text_head, .text_row = domains_text,
+    };
 
-    q = prep(c, S_CTE
-             "SELECT lower(r.domain) AS d, count(DISTINCT m.id) AS n FROM messages m"
-             " JOIN s ON s.id = m.session_id JOIN recipients r ON r.message_id = m.id"
-             " WHERE m.content_exposed != 0 GROUP BY d ORDER BY n DESC, d");
-    if (!q)
-        return -1;
-    if (c->fmt == REP_HTML) {
-        fputs("<div class=\"anchor\" id=\"domains\"></div>"
-              "<h2>Recipient domains (messages delivered in cleartext)</h2>\n", c->out);
-        h_table(c->out, "domains", "Recipient domain|#Cleartext messages");
-    } else if (c->fmt != REP_TEXT) {
-        jw_key(&c->jw, "recipient_domains");
-        jw_open(&c->jw, '[');
+    return sec_list(c, &s, S_CTE
+                    "SELECT lower(r.domain) AS d, count(DISTINCT m.id) AS n FROM messages m"
+                    " JOIN s ON s.id = m.session_id JOIN recipients r ON r.message_id = m.id"
+                    " WHERE m.content_exposed != 0 GROUP BY d ORDER BY n DESC, d");
+}
+
+/* ---- messages sent in cleartext ------------------------------------------ */
+
+static void messages_html(FILE *f, sqlite3_stmt *q)
+{
+    long long nr = sqlite3_column_int64(q, 9);
+    size_t n;
+    const char *t;
+
+    fputs("<tr>", f);
+    h_td_ts(f, q, 2);
+    fprintf(f, "<td class=\"n\">#%lld msg %lld</td>", (long long)sqlite3_column_int64(q, 0),
+            (long long)sqlite3_column_int64(q, 1));
+    h_td_conn(f, q, 3, 4);
+    fputs("<td>", f);
+    t = col_txt(q, 8, &n);
+    fputs("&lt;", f);
+    if (t)
+        h_val(f, t, n, 60, 1);
+    fputs("&gt;</td><td>", f);
+    t = col_txt(q, 10, &n);
+    if (t && n > 0)
+        h_val(f, t, n, 60, 1);
+    else
+        fputs(H_NA, f);
+    if (nr > 1)
+        fprintf(f, " <small>(+%lld more)</small>", nr - 1);
+    fputs("</td><td>", f);
+    t = col_txt(q, 11, &n);
+    if (t && n > 0)
+        h_val(f, t, n, 100, 0);
+    else
+        fputs("<span class=\"na\">(no subject)</span>", f);
+    t = col_txt(q, 12, &n);
+    if (t && n > 0) {
+        fputs("<br><small>", f);
+        h_val(f, t, n, 60, 1);
+        fputs("</small>", f);
+    }
+    fputs("</td>", f);
+    h_td_num(f, sqlite3_column_int64(q, 13));
+    if (sqlite3_column_type(q, 14) == SQLITE_NULL)
+        fputs("<td class=\"n\">" H_NA "</td>", f);
+    else
+        h_td_num(f, sqlite3_column_int64(q, 14));
+    fputs("</tr>\n", f);
+}
+
+/* Three lines per message; each value is cut at the report width. */
+static void messages_text(const struct rctx *c, sqlite3_stmt *q, struct line *l)
+{
+    long long nr = sqlite3_column_int64(q, 9);
+
+    ln_str(l, "  ", 2);
+    ln_ts(l, q, 2);
+    ln_fmt(l, "  session #%lld msg %lld  ", (long long)sqlite3_column_int64(q, 0),
+           (long long)sqlite3_column_int64(q, 1));
+    ln_conn(l, q, 3, 4);
+    ln_out(l, c->out);
+    ln_str(l, "      ", 6);
+    ln_col(l, q, 7, 4);
+    ln_fmt(l, " %lld bytes, reply ", (long long)sqlite3_column_int64(q, 13));
+    if (sqlite3_column_type(q, 14) == SQLITE_NULL)
+        ln_str(l, "-", 1);
+    else
+        ln_fmt(l, "%lld", (long long)sqlite3_column_int64(q, 14));
+    ln_str(l, "  from <", 8);
+    {
+        size_t n;
+        const char *t = col_txt(q, 8, &n);
+        ln_esc(l, t ? t : "", t ? n : 0, REPORT_COLS - 1 - l->cols);
+    }
+    ln_str(l, ">", 1);
+    ln_out(l, c->out);
+    ln_str(l, "      to ", 9);
+    if (nr > 1) {
+        char more[48];
+        int ml = snprintf(more, sizeof more, " (+%lld more)", nr - 1);
+        ln_col(l, q, 10, REPORT_COLS - 9 - (size_t)ml - 24);
+        ln_str(l, more, (size_t)ml);
     } else {
-        title(c, "RECIPIENT DOMAINS (messages delivered in cleartext)");
+        ln_col(l, q, 10, REPORT_COLS - 9 - 24);
     }
-    ln_init(&l, REPORT_COLS);
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        rows++;
-        if (c->fmt == REP_HTML) {
-            if (rows > HTML_ROWS_MAX)
-                continue;
-            fputs("<tr>", c->out);
-            if (sqlite3_column_type(q, 0) == SQLITE_NULL)
-                fputs("<td><span class=\"na\">(no domain)</span></td>", c->out);
-            else
-                h_td_col(c->out, q, 0, NULL, 80);
-            h_td_num(c->out, sqlite3_column_int64(q, 1));
-            fputs("</tr>\n", c->out);
-            continue;
-        }
-        if (c->fmt != REP_TEXT) {
-            jw_open(&c->jw, '{');
-            jw_kcol(&c->jw, "domain", q, 0);
-            jw_kcol(&c->jw, "cleartext_messages", q, 1);
-            jw_close(&c->jw, '}');
-            continue;
-        }
-        if (rows == 1) {
-            ln_str(&l, "  DOMAIN", 10);
-            ln_pad(&l, 80);
-            ln_fmt(&l, "%10s", "MESSAGES");
-            ln_out(&l, c->out);
-        }
-        if (rows > LIST_MAX)
-            continue;
-        ln_str(&l, "  ", 2);
-        if (sqlite3_column_type(q, 0) == SQLITE_NULL)
-            ln_str(&l, "(no domain)", 20);
-        else
-            ln_col(&l, q, 0, 76);
-        ln_pad(&l, 80);
-        ln_fmt(&l, "%10lld", (long long)sqlite3_column_int64(q, 1));
-        ln_out(&l, c->out);
-    }
-    if (finish(c, q, rc) < 0)
-        return -1;
-    if (c->fmt == REP_HTML) {
-        h_table_end(c->out, rows - HTML_ROWS_MAX, 2);
-        if (rows == 0)
-            fputs("<p>No message content crossed the wire in cleartext.</p>\n", c->out);
-        return 0;
-    }
-    if (c->fmt != REP_TEXT) {
-        jw_close(&c->jw, ']');
-        return 0;
-    }
-    if (rows > LIST_MAX)
-        fprintf(c->out, "  ... and %d more domains\n", rows - LIST_MAX);
-    if (rows == 0)
-        fprintf(c->out, "  No message content crossed the wire in cleartext.\n");
-    return 0;
+    ln_str(l, "  subject ", 10);
+    ln_col(l, q, 11, REPORT_COLS);
+    ln_out(l, c->out);
 }
 
 /* Section 6: the messages whose content crossed in cleartext.  0 or -1. */
 static int sec_messages(struct rctx *c)
 {
-    sqlite3_stmt *q;
-    struct line l;
-    int rc, rows = 0;
+    static const struct list_sec s = {
+        .anchor = "messages", .heading = "Messages sent in cleartext", .cls = "messages",
+        .labels = "Time|Session|Connection|Sender|Recipients|Subject / Message-ID|#Size|#Reply",
+        .key = "messages", .title = "MESSAGES SENT IN CLEARTEXT",
+        .more = " messages (all of them in the CSV and JSON reports)", .none = NO_CLEAR_CONTENT,
+        .html_row = messages_html, .text_row = messages_text,
+    };
 
-    q = prep(c, S_CTE
-             "SELECT m.session_id, m.seq, coalesce(m.ts, s.start_ts), s.client_ip, s.server_ip,"
-             " s.server_port, s.protection, m.method, m.mail_from, m.rcpt_count,"
-             " (SELECT address FROM recipients r WHERE r.message_id = m.id ORDER BY r.rowid"
-             " LIMIT 1), m.subject, m.message_id, m.size, m.reply_code"
-             " FROM messages m JOIN s ON s.id = m.session_id WHERE m.content_exposed != 0"
-             " ORDER BY coalesce(m.ts, s.start_ts), m.session_id, m.seq");
-    if (!q)
-        return -1;
-    if (c->fmt == REP_HTML) {
-        fputs("<div class=\"anchor\" id=\"messages\"></div><h2>Messages sent in cleartext</h2>\n",
-              c->out);
-        h_table(c->out, "messages", "Time|Session|Connection|Sender|Recipients|"
-                "Subject / Message-ID|#Size|#Reply");
-    } else if (c->fmt != REP_TEXT) {
-        jw_key(&c->jw, "messages");
-        jw_open(&c->jw, '[');
-    } else {
-        title(c, "MESSAGES SENT IN CLEARTEXT");
-    }
-    ln_init(&l, REPORT_COLS);
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        long long nr = sqlite3_column_int64(q, 9);
-        rows++;
-        if (c->fmt == REP_HTML) {
-            FILE *f = c->out;
-            size_t n;
-            const char *t;
-            if (rows > HTML_ROWS_MAX)
-                continue;
-            fputs("<tr>", f);
-            h_td_ts(f, q, 2);
-            fprintf(f, "<td class=\"n\">#%lld msg %lld</td><td class=\"c\">",
-                    (long long)sqlite3_column_int64(q, 0), (long long)sqlite3_column_int64(q, 1));
-            h_endpoint(f, q, 3, -1);
-            fputs(" &rarr; ", f);
-            h_endpoint(f, q, 4, 5);
-            fputs("</td><td>", f);
-            t = col_txt(q, 8, &n);
-            fputs("&lt;", f);
-            if (t)
-                h_val(f, t, n, 60, 1);
-            fputs("&gt;</td><td>", f);
-            t = col_txt(q, 10, &n);
-            if (t && n > 0)
-                h_val(f, t, n, 60, 1);
-            else
-                fputs("<span class=\"na\">\xe2\x80\x93</span>", f);
-            if (nr > 1)
-                fprintf(f, " <small>(+%lld more)</small>", nr - 1);
-            fputs("</td><td>", f);
-            t = col_txt(q, 11, &n);
-            if (t && n > 0)
-                h_val(f, t, n, 100, 0);
-            else
-                fputs("<span class=\"na\">(no subject)</span>", f);
-            t = col_txt(q, 12, &n);
-            if (t && n > 0) {
-                fputs("<br><small>", f);
-                h_val(f, t, n, 60, 1);
-                fputs("</small>", f);
-            }
-            fputs("</td>", f);
-            h_td_num(f, sqlite3_column_int64(q, 13));
-            if (sqlite3_column_type(q, 14) == SQLITE_NULL)
-                fputs("<td class=\"n\"><span class=\"na\">\xe2\x80\x93</span></td>", f);
-            else
-                h_td_num(f, sqlite3_column_int64(q, 14));
-            fputs("</tr>\n", f);
-            continue;
-        }
-        if (c->fmt != REP_TEXT) {
-            struct jw *w = &c->jw;
-            jw_open(w, '{');
-            jw_kcol(w, "session_id", q, 0);
-            jw_kcol(w, "seq", q, 1);
-            jw_kcol(w, "ts", q, 2);
-            jw_kcol(w, "client_ip", q, 3);
-            jw_kcol(w, "server_ip", q, 4);
-            jw_kcol(w, "server_port", q, 5);
-            jw_kcol(w, "protection", q, 6);
-            jw_kcol(w, "method", q, 7);
-            jw_kcol(w, "mail_from", q, 8);
-            jw_kcol(w, "rcpt_count", q, 9);
-            jw_kcol(w, "first_recipient", q, 10);
-            jw_kcol(w, "subject", q, 11);
-            jw_kcol(w, "message_id", q, 12);
-            jw_kcol(w, "size", q, 13);
-            jw_kcol(w, "reply_code", q, 14);
-            jw_close(w, '}');
-            continue;
-        }
-        if (rows > LIST_MAX)
-            continue;
-        /* Three lines per message; each value is cut at the report width. */
-        ln_str(&l, "  ", 2);
-        ln_ts(&l, q, 2);
-        ln_fmt(&l, "  session #%lld msg %lld  ", (long long)sqlite3_column_int64(q, 0),
-               (long long)sqlite3_column_int64(q, 1));
-        ln_endpoint(&l, q, 3, -1, 30);
-        ln_str(&l, " -> ", 4);
-        ln_endpoint(&l, q, 4, 5, 40);
-        ln_out(&l, c->out);
-        ln_str(&l, "      ", 6);
-        ln_col(&l, q, 7, 4);
-        ln_fmt(&l, " %lld bytes, reply ", (long long)sqlite3_column_int64(q, 13));
-        if (sqlite3_column_type(q, 14) == SQLITE_NULL)
-            ln_str(&l, "-", 1);
-        else
-            ln_fmt(&l, "%lld", (long long)sqlite3_column_int64(q, 14));
-        ln_str(&l, "  from <", 8);
-        {
-            size_t n;
-            const char *t = col_txt(q, 8, &n);
-            ln_esc(&l, t ? t : "", t ? n : 0, REPORT_COLS - 1 - l.cols);
-        }
-        ln_str(&l, ">", 1);
-        ln_out(&l, c->out);
-        ln_str(&l, "      to ", 9);
-        if (nr > 1) {
-            char more[48];
-            int ml = snprintf(more, sizeof more, " (+%lld more)", nr - 1);
-            ln_col(&l, q, 10, REPORT_COLS - 9 - (size_t)ml - 24);
-            ln_str(&l, more, (size_t)ml);
-        } else {
-            ln_col(&l, q, 10, REPORT_COLS - 9 - 24);
-        }
-        ln_str(&l, "  subject ", 10);
-        ln_col(&l, q, 11, REPORT_COLS);
-        ln_out(&l, c->out);
-    }
-    if (finish(c, q, rc) < 0)
-        return -1;
-    if (c->fmt == REP_HTML) {
-        h_table_end(c->out, rows - HTML_ROWS_MAX, 8);
-        if (rows == 0)
-            fputs("<p>No message content crossed the wire in cleartext.</p>\n", c->out);
-        return 0;
-    }
-    if (c->fmt != REP_TEXT) {
-        jw_close(&c->jw, ']');
-        return 0;
-    }
-    if (rows > LIST_MAX)
-        fprintf(c->out, "  ... and %d more messages (all of them in the CSV and JSON reports)\n",
-                rows - LIST_MAX);
-    if (rows == 0)
-        fprintf(c->out, "  No message content crossed the wire in cleartext.\n");
-    return 0;
+    return sec_list(c, &s, S_CTE
+                    "SELECT m.session_id, m.seq, coalesce(m.ts, s.start_ts), s.client_ip,"
+                    " s.server_ip, s.server_port, s.protection, m.method, m.mail_from,"
+                    " m.rcpt_count, (SELECT address FROM recipients r"
+                    " WHERE r.message_id = m.id ORDER BY r.rowid LIMIT 1), m.subject,"
+                    " m.message_id, m.size, m.reply_code"
+                    " FROM messages m JOIN s ON s.id = m.session_id WHERE m.content_exposed != 0"
+                    " ORDER BY coalesce(m.ts, s.start_ts), m.session_id, m.seq");
+}
+
+/* ---- credential exposures ------------------------------------------------ */
+
+static void credentials_html(FILE *f, sqlite3_stmt *q)
+{
+    fputs("<tr>", f);
+    h_td_ts(f, q, 1);
+    fprintf(f, "<td class=\"n\">#%lld</td>", (long long)sqlite3_column_int64(q, 0));
+    h_td_conn(f, q, 2, 4);
+    h_td_col(f, q, 6, NULL, 24);
+    h_td_col(f, q, 7, NULL, 60);
+    h_td_col(f, q, 8, NULL, 24);
+    fputs("</tr>\n", f);
+}
+
+/* Two lines per exposure so that nothing is cut at 100 columns. */
+static void credentials_text(const struct rctx *c, sqlite3_stmt *q, struct line *l)
+{
+    ln_str(l, "  ", 2);
+    ln_ts(l, q, 1);
+    ln_fmt(l, "  session #%lld  ", (long long)sqlite3_column_int64(q, 0));
+    ln_conn(l, q, 2, 4);
+    ln_out(l, c->out);
+    ln_str(l, "      mechanism ", 16);
+    ln_col(l, q, 6, 20);
+    ln_str(l, "  outcome ", 10);
+    ln_col(l, q, 8, 20);
+    ln_str(l, "  user ", 7);
+    ln_col(l, q, 7, REPORT_COLS);
+    ln_out(l, c->out);
 }
 
 /* Section 7: credential exposures.  0 or -1. */
 static int sec_credentials(struct rctx *c)
 {
-    sqlite3_stmt *q;
-    struct line l;
-    int rc, rows = 0;
+    static const struct list_sec s = {
+        .anchor = "credentials", .heading = "Credential exposures", .cls = "credentials",
+        .labels = "Time|Session|Connection|Mechanism|User|Outcome",
+        .key = "credential_exposures", .title = "CREDENTIAL EXPOSURES", .more = "",
+        .none = "No credentials were exposed.",
+        .html_note = "Usernames and outcomes only: mailtap never stores a password, token or "
+                     "other secret.",
+        .text_note = "(usernames and outcomes only: mailtap never stores a secret)",
+        .html_row = credentials_html, .text_row = credentials_text,
+    };
 
-    q = prep(c, S_CTE
-             "SELECT id, start_ts, client_ip, client_port, server_ip, server_port, auth_mechanism,"
-             " auth_user, auth_outcome, protection FROM s WHERE exposed_credentials != 0"
-             " ORDER BY start_ts, id");
-    if (!q)
-        return -1;
-    if (c->fmt == REP_HTML) {
-        fputs("<div class=\"anchor\" id=\"credentials\"></div><h2>Credential exposures</h2>\n",
-              c->out);
-        h_table(c->out, "credentials", "Time|Session|Connection|Mechanism|User|Outcome");
-    } else if (c->fmt != REP_TEXT) {
-        jw_key(&c->jw, "credential_exposures");
-        jw_open(&c->jw, '[');
-    } else {
-        title(c, "CREDENTIAL EXPOSURES");
-    }
-    ln_init(&l, REPORT_COLS);
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        rows++;
-        if (c->fmt == REP_HTML) {
-            FILE *f = c->out;
-            if (rows > HTML_ROWS_MAX)
-                continue;
-            fputs("<tr>", f);
-            h_td_ts(f, q, 1);
-            fprintf(f, "<td class=\"n\">#%lld</td><td class=\"c\">",
-                    (long long)sqlite3_column_int64(q, 0));
-            h_endpoint(f, q, 2, -1);
-            fputs(" &rarr; ", f);
-            h_endpoint(f, q, 4, 5);
-            fputs("</td>", f);
-            h_td_col(f, q, 6, NULL, 24);
-            h_td_col(f, q, 7, NULL, 60);
-            h_td_col(f, q, 8, NULL, 24);
-            fputs("</tr>\n", f);
-            continue;
-        }
-        if (c->fmt != REP_TEXT) {
-            struct jw *w = &c->jw;
-            jw_open(w, '{');
-            jw_kcol(w, "session_id", q, 0);
-            jw_kcol(w, "ts", q, 1);
-            jw_kcol(w, "client_ip", q, 2);
-            jw_kcol(w, "client_port", q, 3);
-            jw_kcol(w, "server_ip", q, 4);
-            jw_kcol(w, "server_port", q, 5);
-            jw_kcol(w, "mechanism", q, 6);
-            jw_kcol(w, "user", q, 7);
-            jw_kcol(w, "outcome", q, 8);
-            jw_kcol(w, "protection", q, 9);
-            jw_close(w, '}');
-            continue;
-        }
-        if (rows > LIST_MAX)
-            continue;
-        /* Two lines per exposure so that nothing is cut at 100 columns. */
-        ln_str(&l, "  ", 2);
-        ln_ts(&l, q, 1);
-        ln_fmt(&l, "  session #%lld  ", (long long)sqlite3_column_int64(q, 0));
-        ln_endpoint(&l, q, 2, -1, 30);
-        ln_str(&l, " -> ", 4);
-        ln_endpoint(&l, q, 4, 5, 40);
-        ln_out(&l, c->out);
-        ln_str(&l, "      mechanism ", 16);
-        ln_col(&l, q, 6, 20);
-        ln_str(&l, "  outcome ", 10);
-        ln_col(&l, q, 8, 20);
-        ln_str(&l, "  user ", 7);
-        ln_col(&l, q, 7, REPORT_COLS);
-        ln_out(&l, c->out);
-    }
-    if (finish(c, q, rc) < 0)
-        return -1;
-    if (c->fmt == REP_HTML) {
-        h_table_end(c->out, rows - HTML_ROWS_MAX, 6);
-        if (rows == 0)
-            fputs("<p>No credentials were exposed.</p>\n", c->out);
-        else
-            fputs("<p class=\"note\">Usernames and outcomes only: mailtap never stores a "
-                  "password, token or other secret.</p>\n", c->out);
-        return 0;
-    }
-    if (c->fmt != REP_TEXT) {
-        jw_close(&c->jw, ']');
-        return 0;
-    }
-    if (rows > LIST_MAX)
-        fprintf(c->out, "  ... and %d more\n", rows - LIST_MAX);
-    if (rows == 0)
-        fprintf(c->out, "  No credentials were exposed.\n");
-    else
-        fprintf(c->out, "  (usernames and outcomes only: mailtap never stores a secret)\n");
-    return 0;
+    return sec_list(c, &s, S_CTE
+                    "SELECT id, start_ts, client_ip, client_port, server_ip, server_port,"
+                    " auth_mechanism, auth_user, auth_outcome, protection FROM s"
+                    " WHERE exposed_credentials != 0 ORDER BY start_ts, id");
 }
 
-/* Section 8: findings, attacks first, then by severity.  0 or -1. */
+/* ---- findings ------------------------------------------------------------ */
+
+/* What the findings section says when it has no finding. */
+static const char *no_findings(const struct rctx *c)
+{
+    return c->f && c->f->min_severity > 0 ? "No findings at or above the minimum severity."
+                                          : "No findings.";
+}
+
+/* Section 8: findings, attacks first, then by severity.  Opens as a list
+ * section, but shows at most a number per kind, in one HTML table per
+ * kind.  0 or -1. */
 static int sec_findings(struct rctx *c)
 {
+    static const struct list_sec s = {
+        .anchor = "findings", .heading = "Findings", .intro = html_findings_summary,
+        .key = "findings", .title = "FINDINGS",
+    };
     sqlite3_stmt *q;
     struct line l;
     int rc, rows = 0, kinds = 0;
@@ -3190,17 +3190,9 @@ static int sec_findings(struct rctx *c)
     if (!q)
         return -1;
     sqlite3_bind_int64(q, sqlite3_bind_parameter_index(q, ":kmax"), kmax);
-    if (c->fmt == REP_HTML) {
-        fputs("<div class=\"anchor\" id=\"findings\"></div><h2>Findings</h2>\n", c->out);
-        if (html_findings_summary(c) < 0) {
-            sqlite3_finalize(q);
-            return -1;
-        }
-    } else if (c->fmt != REP_TEXT) {
-        jw_key(&c->jw, "findings");
-        jw_open(&c->jw, '[');
-    } else {
-        title(c, "FINDINGS");
+    if (sec_open(c, &s) < 0) {
+        sqlite3_finalize(q);
+        return -1;
     }
     ln_init(&l, REPORT_COLS);
     while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
@@ -3209,7 +3201,7 @@ static int sec_findings(struct rctx *c)
         long long rn = sqlite3_column_int64(q, 11), kn = sqlite3_column_int64(q, 12);
         int ksev = sqlite3_column_int(q, 13), atk = sqlite3_column_int(q, 14) == 0;
         int fsev = sqlite3_column_int(q, 15);
-        const char *sevname = mt_severity_name((enum mt_severity)(ksev < 0 || ksev > 4 ? 0 : ksev));
+        const char *sevname = sev_name(ksev);
         rows++;
         if (c->fmt == REP_HTML) {
             FILE *f = c->out;
@@ -3228,16 +3220,11 @@ static int sec_findings(struct rctx *c)
             fprintf(f, "<td class=\"n\">#%lld", (long long)sqlite3_column_int64(q, 1));
             if (sqlite3_column_type(q, 10) != SQLITE_NULL)
                 fprintf(f, " msg %lld", (long long)sqlite3_column_int64(q, 10));
-            if (fsev != ksev) {
-                const char *fs = mt_severity_name((enum mt_severity)(fsev < 0 || fsev > 4 ? 0
-                                                                                          : fsev));
-                fprintf(f, "<br><span class=\"sev %s\">%s</span>", fs, fs);
-            }
-            fputs("</td><td class=\"c\">", f);
-            h_endpoint(f, q, 7, -1);
-            fputs(" &rarr; ", f);
-            h_endpoint(f, q, 8, 9);
+            if (fsev != ksev)
+                fprintf(f, "<br><span class=\"sev %s\">%s</span>", sev_name(fsev),
+                        sev_name(fsev));
             fputs("</td>", f);
+            h_td_conn(f, q, 7, 8);
             h_td_col(f, q, 6, NULL, 0);
             fputs("</tr>\n", f);
             if (rn == kmax && kn > kmax)
@@ -3289,7 +3276,7 @@ static int sec_findings(struct rctx *c)
         if (fsev != ksev) {
             /* This one is below the kind's (highest) severity. */
             ln_str(&l, "  (", 3);
-            ln_str(&l, mt_severity_name((enum mt_severity)fsev), 10);
+            ln_str(&l, sev_name(fsev), 10);
             ln_str(&l, ")", 1);
         }
         {
@@ -3323,8 +3310,7 @@ static int sec_findings(struct rctx *c)
         return 0;
     }
     if (rows == 0)
-        fprintf(c->out, "  No findings%s.\n",
-                c->f && c->f->min_severity > 0 ? " at or above the minimum severity" : "");
+        fprintf(c->out, "  %s\n", no_findings(c));
     return 0;
 }
 
@@ -3509,13 +3495,7 @@ static void html_timeline_chart(FILE *f, const char *unit, const struct bucket *
         }
         fputs("</g>\n", f);
     }
-    fputs("</svg>\n<p class=\"note\">", f);
-    for (int k = 0; k < 3; k++) {
-        h_swatch(f, col[k]);
-        h_str(f, what[k]);
-        fputs(k < 2 ? " &nbsp; " : "", f);
-    }
-    fputs("</p>\n", f);
+    h_chart_end(f, col, what, 3);
 }
 
 /* Section 9: timeline of connections, encrypted vs cleartext.  0 or -1. */
@@ -3548,7 +3528,7 @@ static int sec_timeline(struct rctx *c, const struct overview *o)
             maxn = v[i].n;
     if (c->fmt == REP_HTML) {
         char hdr[96];
-        fputs("<div class=\"anchor\" id=\"timeline\"></div><h2>Timeline</h2>\n", c->out);
+        h_heading(c->out, "timeline", "Timeline");
         html_timeline_chart(c->out, unit, v, nb, maxn);
         snprintf(hdr, sizeof hdr, "%c%s (UTC)|#Connections|#Encrypted|#Cleartext or partial|"
                  "#Indeterminate", unit[0] - 32, unit + 1);
@@ -3638,106 +3618,64 @@ static int sec_timeline(struct rctx *c, const struct overview *o)
     return 0;
 }
 
+/* ---- captures ------------------------------------------------------------ */
+
+static void captures_html(FILE *f, sqlite3_stmt *q)
+{
+    size_t n;
+    const char *t;
+    long long loss = sqlite3_column_int64(q, 8) + sqlite3_column_int64(q, 9) +
+                     sqlite3_column_int64(q, 10) + sqlite3_column_int64(q, 11) +
+                     sqlite3_column_int64(q, 12);
+
+    fputs("<tr>", f);
+    h_td_col(f, q, 1, NULL, 80);
+    fputs("<td class=\"t\">", f);
+    for (int k = 5; k <= 6; k++) {
+        char b[32];
+        if (sqlite3_column_type(q, k) == SQLITE_NULL)
+            snprintf(b, sizeof b, "\xe2\x80\x93");
+        else
+            fmt_ts(sqlite3_column_double(q, k), b, sizeof b);
+        h_str(f, b);
+        if (k == 5)
+            fputs("<br>", f);
+    }
+    fputs("</td>", f);
+    h_td_num(f, sqlite3_column_int64(q, 4));
+    h_td_col(f, q, 7, NULL, 0);
+    h_td_bad(f, loss);
+    fputs("<td class=\"t\"><small>", f);
+    t = col_txt(q, 3, &n);
+    if (t)
+        html_esc_cut(f, t, n, 13);
+    fputs("</small></td>", f);
+    h_td_col(f, q, 15, "t", 0);
+    fputs("</tr>\n", f);
+}
+
 /* Section 10 (not in text): the captures the figures come from.  The
  * analysed_at column is the wall clock of the analysing machine, the only
  * value of the report that is not packet time.  0 or -1. */
 static int sec_captures(struct rctx *c)
 {
-    sqlite3_stmt *q;
-    int rc, rows = 0;
+    static const struct list_sec s = {
+        .anchor = "captures", .heading = "Captures analysed", .cls = "captures",
+        .labels = "Source|First and last packet|#Packets|Status|#Losses|SHA-256|Analysed at",
+        .key = "captures", .none = "none",
+        .html_note = "Losses: packets dropped (by the kernel or the interface), truncated by "
+                     "the snap length, or undecodable, and connections not followed to their "
+                     "end because the flow table was full. Every time in this report is "
+                     "packet time except \xe2\x80\x9c" "Analysed at\xe2\x80\x9d, the clock "
+                     "of the machine that ran mailtap.",
+        .html_row = captures_html,
+    };
 
-    if (c->fmt == REP_TEXT)
-        return 0;
-    q = prep(c, "SELECT id, source, kind, sha256, packets, first_ts, last_ts, status, dropped,"
-                " ifdropped, truncated, undecodable, mailtap_version, analysed_at, evicted,"
-                " evicted_bytes FROM captures"
-                " WHERE (:since = 0 OR last_ts IS NULL OR last_ts >= :since)"
-                " AND (:until = 0 OR first_ts IS NULL OR first_ts < :until) ORDER BY id");
-    if (!q)
-        return -1;
-    if (c->fmt == REP_HTML) {
-        fputs("<div class=\"anchor\" id=\"captures\"></div><h2>Captures analysed</h2>\n", c->out);
-        h_table(c->out, "captures", "Source|First and last packet|#Packets|Status|#Losses|"
-                "SHA-256|Analysed at");
-    } else {
-        jw_key(&c->jw, "captures");
-        jw_open(&c->jw, '[');
-    }
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        rows++;
-        if (c->fmt == REP_HTML) {
-            FILE *f = c->out;
-            size_t n;
-            const char *t;
-            long long loss = sqlite3_column_int64(q, 8) + sqlite3_column_int64(q, 9) +
-                             sqlite3_column_int64(q, 10) + sqlite3_column_int64(q, 11) +
-                             sqlite3_column_int64(q, 14);
-            if (rows > HTML_ROWS_MAX)
-                continue;
-            fputs("<tr>", f);
-            h_td_col(f, q, 1, NULL, 80);
-            fputs("<td class=\"t\">", f);
-            for (int k = 5; k <= 6; k++) {
-                char b[32];
-                if (sqlite3_column_type(q, k) == SQLITE_NULL)
-                    snprintf(b, sizeof b, "\xe2\x80\x93");
-                else
-                    fmt_ts(sqlite3_column_double(q, k), b, sizeof b);
-                h_str(f, b);
-                if (k == 5)
-                    fputs("<br>", f);
-            }
-            fputs("</td>", f);
-            h_td_num(f, sqlite3_column_int64(q, 4));
-            h_td_col(f, q, 7, NULL, 0);
-            h_td_bad(f, loss);
-            fputs("<td class=\"t\"><small>", f);
-            t = col_txt(q, 3, &n);
-            if (t)
-                html_esc_cut(f, t, n, 13);
-            fputs("</small></td>", f);
-            h_td_col(f, q, 13, "t", 0);
-            fputs("</tr>\n", f);
-            continue;
-        }
-        {
-            struct jw *w = &c->jw;
-            jw_open(w, '{');
-            jw_kcol(w, "id", q, 0);
-            jw_kcol(w, "source", q, 1);
-            jw_kcol(w, "kind", q, 2);
-            jw_kcol(w, "sha256", q, 3);
-            jw_kcol(w, "packets", q, 4);
-            jw_kcol(w, "first_ts", q, 5);
-            jw_kcol(w, "last_ts", q, 6);
-            jw_kcol(w, "status", q, 7);
-            jw_kcol(w, "dropped", q, 8);
-            jw_kcol(w, "ifdropped", q, 9);
-            jw_kcol(w, "truncated", q, 10);
-            jw_kcol(w, "undecodable", q, 11);
-            jw_kcol(w, "evicted", q, 14);
-            jw_kcol(w, "evicted_bytes", q, 15);
-            jw_kcol(w, "mailtap_version", q, 12);
-            jw_kcol(w, "analysed_at", q, 13);
-            jw_close(w, '}');
-        }
-    }
-    if (finish(c, q, rc) < 0)
-        return -1;
-    if (c->fmt == REP_HTML) {
-        h_table_end(c->out, rows - HTML_ROWS_MAX, 7);
-        if (rows == 0)
-            fputs("<p>none</p>\n", c->out);
-        else
-            fputs("<p class=\"note\">Losses: packets dropped (by the kernel or the interface), "
-                  "truncated by the snap length, or undecodable, and connections not followed to "
-                  "their end because the flow table was full. Every time in this report is "
-                  "packet time except \xe2\x80\x9c" "Analysed at\xe2\x80\x9d, the clock of the "
-                  "machine that ran mailtap.</p>\n", c->out);
-        return 0;
-    }
-    jw_close(&c->jw, ']');
-    return 0;
+    return sec_list(c, &s, "SELECT id, source, kind, sha256, packets, first_ts, last_ts,"
+                    " status, dropped, ifdropped, truncated, undecodable, evicted,"
+                    " evicted_bytes, mailtap_version, analysed_at FROM captures"
+                    " WHERE (:since = 0 OR last_ts IS NULL OR last_ts >= :since)"
+                    " AND (:until = 0 OR first_ts IS NULL OR first_ts < :until) ORDER BY id");
 }
 
 /* HTML: one line per finding kind, attacks first, then by severity. */
@@ -3757,8 +3695,7 @@ static int html_findings_summary(struct rctx *c)
     if (!q)
         return -1;
     while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        int ks = sqlite3_column_int(q, 1);
-        const char *sev = mt_severity_name((enum mt_severity)(ks < 0 || ks > 4 ? 0 : ks));
+        const char *sev = sev_name(sqlite3_column_int(q, 1));
         size_t kl;
         const char *k = col_txt(q, 0, &kl);
         if (rows++ == 0)
@@ -3777,8 +3714,7 @@ static int html_findings_summary(struct rctx *c)
     if (rows > 0)
         h_table_end(f, 0, 5);
     else
-        fprintf(f, "<p>No findings%s.</p>\n",
-                c->f && c->f->min_severity > 0 ? " at or above the minimum severity" : "");
+        fprintf(f, "<p>%s</p>\n", no_findings(c));
     return 0;
 }
 
@@ -3801,13 +3737,11 @@ static int report_body(struct rctx *c)
         jw_cstr(w, MAILTAP_VERSION);
         jw_key(w, "filter");
         jw_open(w, '{');
-        jw_key(w, "since");
-        if (c->f && c->f->since != 0) jw_real(w, c->f->since, 6); else jw_null(w);
-        jw_key(w, "until");
-        if (c->f && c->f->until != 0) jw_real(w, c->f->until, 6); else jw_null(w);
+        jw_kts(w, "since", c->f && c->f->since != 0, c->f ? c->f->since : 0);
+        jw_kts(w, "until", c->f && c->f->until != 0, c->f ? c->f->until : 0);
         jw_key(w, "min_severity");
         if (c->f && c->f->min_severity >= 0)
-            jw_cstr(w, mt_severity_name((enum mt_severity)c->f->min_severity));
+            jw_cstr(w, sev_name(c->f->min_severity));
         else
             jw_null(w);
         jw_close(w, '}');
