@@ -1281,17 +1281,22 @@ def f_null_sender():
 
 # --------------------------------------------------------------------------
 
-def main(argv):
+def run_scenarios(prog, scenarios, argv):
+    """Makes the captures named on the command line, or all of them."""
     want = set(argv[1:])
-    names = [fn.__name__ for fn in SCENARIOS]
+    names = [fn.__name__ for fn in scenarios]
     unknown = want - set(names)
     if unknown:
-        sys.stderr.write("make_crafted.py: unknown scenario(s): %s\n" % " ".join(sorted(unknown)))
+        sys.stderr.write("%s: unknown scenario(s): %s\n" % (prog, " ".join(sorted(unknown))))
         return 2
-    for fn in SCENARIOS:
+    for fn in scenarios:
         if not want or fn.__name__ in want:
             fn()
     return 0
+
+
+def main(argv):
+    return run_scenarios("make_crafted.py", SCENARIOS, argv)
 
 
 if __name__ == "__main__":

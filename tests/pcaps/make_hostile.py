@@ -26,7 +26,7 @@ import sys
 sys.dont_write_bytecode = True       # no __pycache__ in tests/pcaps
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from make_crafted import (Capture, Conv, write_pcap, tls_session,  # noqa: E402
+from make_crafted import (Capture, Conv, write_pcap, tls_session, run_scenarios,  # noqa: E402
                           R250_MAIL, R250_RCPT, R354, R250_QUEUED, R220_TLS, QUIT, R221)
 
 T0_US = 1700300000 * 1000000
@@ -191,16 +191,7 @@ def h_hostile_long():
 
 
 def main(argv):
-    want = set(argv[1:])
-    names = [fn.__name__ for fn in SCENARIOS]
-    unknown = want - set(names)
-    if unknown:
-        sys.stderr.write("make_hostile.py: unknown capture(s): %s\n" % " ".join(sorted(unknown)))
-        return 2
-    for fn in SCENARIOS:
-        if not want or fn.__name__ in want:
-            fn()
-    return 0
+    return run_scenarios("make_hostile.py", SCENARIOS, argv)
 
 
 if __name__ == "__main__":
