@@ -899,9 +899,8 @@ static int cmd_analyze(int argc, char **argv)
     install_stop_signals();
     int ret = 0;
     for (int i = optind; i < argc && !g_stop; i++) {
-        int r = analyze_one(st, argv[i], &o, i == optind ? ph : NULL);
-        if (i == optind)
-            ph = NULL;              /* analyze_one took it over */
+        int r = analyze_one(st, argv[i], &o, ph);
+        ph = NULL;                  /* the first file's, taken over */
         if (r == 3) {
             err_line(argv[i], "interrupted; the capture is marked interrupted and a re-run completes it");
             ret = 1;

@@ -448,8 +448,8 @@ static int finish_read(struct capture *c)
     unsigned char buf[65536];
     ssize_t n;
 
-    if (c->sha[0] || (c->md == NULL && c->hs == NULL))
-        return 0;
+    if (c->md == NULL && c->hs == NULL)
+        return 0;                       /* not hashed (no_hash) */
     while (c->fd >= 0) {
         n = c->resynced ? pread(c->fd, buf, sizeof buf, (off_t)c->hashed_upto)
                         : read(c->fd, buf, sizeof buf);
